@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::plan::{Plan, Role};
@@ -14,6 +14,8 @@ use crate::worker::{self, Control, STDIN, WorkerArgs};
 /// Bound on one connect whose SYN the peer's full queue dropped (it is retried).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TRIES: u32 = 3;
+/// CLOSE_WAIT connections are half-closed in batches before their final close.
+const CW_BATCH: usize = 256;
 /// Server-closes-first `TIME_WAIT` connections wait in batches for the server's FIN.
 const TW_BATCH: usize = 128;
 /// Wait for the server's FIN before closing anyway.
@@ -127,16 +129,24 @@ impl Client {
             self.held.push(stream);
         }
         let mut closed = 0;
+        let mut half_closed = Vec::with_capacity(CW_BATCH);
         for (n, j) in Plan::share(mix.close_wait, clients, self.index).enumerate() {
             // IPv4 only: the unique source ports need an address of their own per client.
             let to = self.plan.target_v4(u64::from(mix.pairs()) + j);
-            let source = Some(Role::close_wait_source(self.index, n as u64));
+            let source = Some(Role::CloseWait.unique_source(self.index, n as u64));
             // The server keeps its end (CLOSE_WAIT); ours, orphaned in FIN_WAIT2, is
             // gone after one second instead of the default 60.
             let stream = connect(to, source, Some(1))?;
-            drop(stream);
+            stream
+                .shutdown(Shutdown::Write)
+                .map_err(|e| format!("shutdown {to}: {e}"))?;
+            half_closed.push(stream);
+            if half_closed.len() == CW_BATCH {
+                close_in_fin_wait2(&mut half_closed);
+            }
             closed += 1;
         }
+        close_in_fin_wait2(&mut half_closed);
         Ok(closed)
     }
 
@@ -152,11 +162,12 @@ impl Client {
             let to = self
                 .plan
                 .target_v4(k * u64::from(self.plan.clients) + u64::from(self.index));
-            let stream = connect(to, self.source(Role::TimeWait, to, k), None)?;
             if k.is_multiple_of(2) {
+                let stream = connect(to, self.source(Role::TimeWait, to, k), None)?;
                 drop(stream);
             } else {
-                waiting.push(stream);
+                let source = Role::TimeWait.unique_source(self.index, k / 2);
+                waiting.push(connect(to, Some(source), None)?);
                 if waiting.len() == TW_BATCH {
                     close_after_fin(&mut waiting);
                 }
@@ -199,6 +210,22 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// Close half-closed sockets once the server has acked their FIN (state `FIN_WAIT2`, bounded
+/// wait). Closed earlier, an ACK that arrives while close() still holds the socket leaves
+/// a full socket whose short `TCP_LINGER2` ends in a RST, killing the server's `CLOSE_WAIT` end;
+/// closed in `FIN_WAIT2`, it becomes a timewait entry that expires silently.
+fn close_in_fin_wait2(sockets: &mut Vec<TcpStream>) {
+    let until = Instant::now() + FIN_WAIT;
+    while Instant::now() < until
+        && sockets
+            .iter()
+            .any(|s| sys::tcp_state(s).is_ok_and(|st| st != sys::FIN_WAIT2))
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    sockets.clear();
 }
 
 /// Wait (bounded) until the server has closed each connection, then close ours: the

@@ -7,7 +7,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -37,12 +37,17 @@ pub struct Options {
 
 /// The signals the coordinator listens for.
 struct Signals {
-    stop: Arc<AtomicBool>,
+    /// The number of the last stop signal (SIGINT, SIGTERM, SIGHUP); 0 while none came.
+    stop: Arc<AtomicUsize>,
     churn_on: Arc<AtomicBool>,
     churn_off: Arc<AtomicBool>,
 }
 
 impl Signals {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) != 0
+    }
+
     fn register() -> io::Result<Signals> {
         let s = Signals {
             stop: Arc::default(),
@@ -50,7 +55,7 @@ impl Signals {
             churn_off: Arc::default(),
         };
         for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            signal_hook::flag::register(sig, Arc::clone(&s.stop))?;
+            signal_hook::flag::register_usize(sig, Arc::clone(&s.stop), sig as usize)?;
         }
         signal_hook::flag::register(libc::SIGUSR1, Arc::clone(&s.churn_on))?;
         signal_hook::flag::register(libc::SIGUSR2, Arc::clone(&s.churn_off))?;
@@ -62,12 +67,12 @@ impl Signals {
 enum End {
     CommandDone(ExitStatus),
     HoldElapsed,
-    Interrupted,
+    /// Stopped by this signal.
+    Interrupted(usize),
 }
 
 /// Exit code when `--hold` ends a still-running command (as `timeout(1)` does).
 const EXIT_TIMEOUT: u8 = 124;
-const EXIT_INTERRUPTED: u8 = 130;
 /// How often the `TIME_WAIT` count is checked against the target.
 const TOPUP_EVERY: Duration = Duration::from_millis(250);
 /// Longest wait for transient states (`FIN_WAIT2`, `LAST_ACK`) to clear before READY.
@@ -143,7 +148,8 @@ pub fn run(opts: &Options) -> Result<u8, String> {
             .map_or_else(|| 128 + status.signal().unwrap_or(0) as u8, |c| c as u8),
         End::HoldElapsed if opts.command.is_empty() => 0,
         End::HoldElapsed => EXIT_TIMEOUT,
-        End::Interrupted => EXIT_INTERRUPTED,
+        // As a shell reports a process killed by the signal: 130 for Ctrl-C, 143 for SIGTERM.
+        End::Interrupted(sig) => 128 + sig as u8,
     })
 }
 
@@ -164,9 +170,12 @@ fn build(
     for s in 0..plan.servers {
         fleet.spawn(Kind::Server, &WorkerArgs::for_plan(plan, s, lifetime))?;
     }
-    fleet.wait_until("servers to listen", deadline, &signals.stop, |f| {
-        f.servers_ready(plan.servers)
-    })?;
+    fleet.wait_until(
+        "servers to listen",
+        deadline,
+        || signals.stopped(),
+        |f| f.servers_ready(plan.servers),
+    )?;
     log(
         opts,
         &format!(
@@ -178,38 +187,47 @@ fn build(
     for c in 0..plan.clients {
         fleet.spawn(Kind::Client, &WorkerArgs::for_plan(plan, c, lifetime))?;
     }
-    fleet.wait_until("clients to connect", deadline, &signals.stop, |f| {
-        f.clients_built(plan.clients)
-    })?;
+    fleet.wait_until(
+        "clients to connect",
+        deadline,
+        || signals.stopped(),
+        |f| f.clients_built(plan.clients),
+    )?;
     let expected = u64::from(plan.mix.pairs() + plan.mix.close_wait);
-    fleet.wait_until("servers to accept", deadline, &signals.stop, |f| {
-        f.server_held() >= expected
-    })?;
+    fleet.wait_until(
+        "servers to accept",
+        deadline,
+        || signals.stopped(),
+        |f| f.server_held() >= expected,
+    )?;
     log(
         opts,
         &format!("connections up after {:?}", started.elapsed()),
     );
-    // The CLOSE_WAIT clients' FIN_WAIT2 ends count as timewait entries for a second.
-    settle(&signals.stop)?;
     for round in 0..4 {
+        // Count only once nothing is half closed: a FIN_WAIT2 end may still become TIME_WAIT.
+        settle(signals)?;
         let have = Census::take().map_err(|e| e.to_string())?.time_wait;
         if have >= plan.mix.time_wait {
             break;
         }
         request_time_wait(fleet, plan, plan.mix.time_wait - have)?;
-        fleet.wait_until("TIME_WAIT batches", deadline, &signals.stop, |f| {
-            f.tw_pending == 0
-        })?;
+        fleet.wait_until(
+            "TIME_WAIT batches",
+            deadline,
+            || signals.stopped(),
+            |f| f.tw_pending == 0,
+        )?;
         log(opts, &format!("TIME_WAIT round {round}: had {have}"));
     }
-    settle(&signals.stop)?;
+    settle(signals)?;
     Census::take().map_err(|e| e.to_string())
 }
 
 /// Wait (bounded) until no socket is in a transient state.
-fn settle(stop: &AtomicBool) -> Result<(), String> {
+fn settle(signals: &Signals) -> Result<(), String> {
     let until = Instant::now() + SETTLE_LIMIT;
-    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+    while Instant::now() < until && !signals.stopped() {
         if Census::take().map_err(|e| e.to_string())?.other == 0 {
             break;
         }
@@ -252,8 +270,9 @@ fn hold(
     }
     let mut next_topup = Instant::now();
     loop {
-        if signals.stop.load(Ordering::Relaxed) {
-            return Ok(End::Interrupted);
+        let sig = signals.stop.load(Ordering::Relaxed);
+        if sig != 0 {
+            return Ok(End::Interrupted(sig));
         }
         if Instant::now() >= deadline {
             return Ok(End::HoldElapsed);

@@ -5,7 +5,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -180,11 +179,11 @@ impl Fleet {
         &mut self,
         what: &str,
         deadline: Instant,
-        stop: &AtomicBool,
+        stopped: impl Fn() -> bool,
         done: impl Fn(&Fleet) -> bool,
     ) -> Result<(), String> {
         while !done(self) {
-            if stop.load(Ordering::Relaxed) {
+            if stopped() {
                 return Err(format!("interrupted while waiting for {what}"));
             }
             let left = deadline.saturating_duration_since(Instant::now());

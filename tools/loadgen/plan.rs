@@ -67,9 +67,9 @@ const HOT_PORTS: [u16; 8] = [443, 80, 5432, 8080, 6379, 3306, 22, 25];
 const PORT_BASE: u16 = 20_000;
 /// Most listeners the layout supports (ports 20000..32000).
 pub const MAX_LISTEN: u32 = 12_000;
-/// Source ports of `CLOSE_WAIT` connections: 61000..65500, above the ephemeral range.
-const CW_PORT_BASE: u16 = 61_000;
-const CW_PORTS: u16 = 4_500;
+/// Explicit source ports (`Role::unique_source`): 61000..65500, above the ephemeral range.
+const UNIQUE_PORT_BASE: u16 = 61_000;
+const UNIQUE_PORTS: u16 = 4_500;
 /// File descriptors a worker keeps free for stdio, pipes and epoll.
 const FD_SLACK: u64 = 200;
 
@@ -102,9 +102,7 @@ pub enum Role {
     TimeWait = 2,
     /// Churn: the server closes when the client does.
     Churn = 3,
-    /// Closed by the client only, so the server's end stays in `CLOSE_WAIT`. These use
-    /// explicit source ports: the client end vanishes, so the kernel would otherwise
-    /// hand the same 4-tuple to a later connect and reset the `CLOSE_WAIT` end.
+    /// Closed by the client only, so the server's end stays in `CLOSE_WAIT`.
     CloseWait = 4,
 }
 
@@ -122,11 +120,14 @@ impl Role {
         }
     }
 
-    /// The `n`th source of `client`'s `CLOSE_WAIT` connections: a unique address and port,
-    /// ports above the ephemeral range so they never meet a connect-time choice.
-    pub fn close_wait_source(client: u32, n: u64) -> SocketAddr {
-        let ip = Role::CloseWait.source(client, n / u64::from(CW_PORTS));
-        SocketAddr::new(ip, CW_PORT_BASE + (n % u64::from(CW_PORTS)) as u16)
+    /// The `n`th explicit source of `client` for this role: an address and port not used
+    /// again for over a million connections, ports above the ephemeral range so they never
+    /// meet a connect-time choice. For connections whose client end vanishes while the
+    /// server's lives on (`CLOSE_WAIT`, server-side `TIME_WAIT`): the kernel would otherwise
+    /// hand the same 4-tuple to a later connect, and the server's end would be reset.
+    pub fn unique_source(self, client: u32, n: u64) -> SocketAddr {
+        let ip = self.source(client, n / u64::from(UNIQUE_PORTS));
+        SocketAddr::new(ip, UNIQUE_PORT_BASE + (n % u64::from(UNIQUE_PORTS)) as u16)
     }
 
     /// The `n`th IPv4 source address of `client` for this role: 127.role.(client+1).(1..=250),
@@ -367,10 +368,10 @@ mod tests {
     }
 
     #[test]
-    fn close_wait_sources_are_unique_and_outside_the_ephemeral_range() {
+    fn unique_sources_are_unique_and_outside_the_ephemeral_range() {
         let mut seen = std::collections::HashSet::new();
         for n in 0..20_000 {
-            let a = Role::close_wait_source(1, n);
+            let a = Role::CloseWait.unique_source(1, n);
             assert!(a.port() > 60_999, "{a}");
             assert!(seen.insert(a), "{a} repeats");
         }

@@ -182,6 +182,26 @@ pub fn connect(to: SocketAddr, opts: ConnectOpts) -> io::Result<TcpStream> {
     Ok(TcpStream::from(fd))
 }
 
+/// `TCP_FIN_WAIT2` in the kernel's state numbering (`include/net/tcp_states.h`).
+pub const FIN_WAIT2: u8 = 5;
+
+/// The kernel's TCP state of `stream` (first byte of `struct tcp_info`).
+pub fn tcp_state(stream: &TcpStream) -> io::Result<u8> {
+    let mut info = [0u8; 8];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: `info` is writable for `len` bytes; the kernel copies at most that many.
+    check(unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &raw mut len,
+        )
+    })?;
+    Ok(info[0])
+}
+
 /// Readiness flags for [`Epoll::add`].
 pub const READABLE: u32 = libc::EPOLLIN as u32;
 /// The peer closed its end (or the socket errored).
@@ -254,6 +274,16 @@ mod tests {
         assert_eq!(client.local_addr().unwrap().ip(), src);
         let (mut server, peer) = listener.accept().unwrap();
         assert_eq!(peer, client.local_addr().unwrap());
+        client.shutdown(std::net::Shutdown::Write).unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(2);
+        while tcp_state(&client).unwrap() != FIN_WAIT2 && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            tcp_state(&client).unwrap(),
+            FIN_WAIT2,
+            "the server acked our FIN"
+        );
         drop(client);
         let mut buf = [0u8; 1];
         assert_eq!(
