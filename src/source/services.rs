@@ -255,13 +255,18 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("iana-services.bin");
-        let status = Command::new("python3")
+        let output = Command::new("python3")
             .arg(root.join("tools/gen-services.py"))
             .arg(&csv)
             .arg(&out)
-            .status();
-        match status {
-            Ok(st) => assert!(st.success(), "tools/gen-services.py failed: {st}"),
+            .output();
+        match output {
+            Ok(o) => assert!(
+                o.status.success(),
+                "tools/gen-services.py failed ({}): {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            ),
             Err(e) => return missing(&format!("cannot run python3: {e}")),
         }
         let fresh = std::fs::read(&out).unwrap();
