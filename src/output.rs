@@ -2,6 +2,7 @@
 //! One file per format; this file holds what they share (row order, labels).
 
 use std::cmp::Ordering;
+use std::fmt::Write as _;
 
 use crate::analysis::filter::Filter;
 use crate::model::{Owners, PortClass, Snapshot, Socket, TcpState};
@@ -110,7 +111,7 @@ pub fn owners_label(snapshot: &Snapshot, socket: &Socket, max: usize) -> String 
         n += 1;
     }
     if n > max {
-        out.push_str(&format!(",+{}", n - max));
+        let _ = write!(out, ",+{}", n - max);
     }
     if n == 0 {
         out.push('-');
