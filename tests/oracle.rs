@@ -104,13 +104,13 @@ fn compare_with_ss(ss_args: &str, extra: &[&str], check_pids: bool) {
             .iter()
             .filter_map(|(k, &n)| seen_after.get(k).map(|&m| (k.clone(), n.min(m))))
             .collect();
-        let mut union = seen_before.clone();
+        let mut seen_any = seen_before.clone();
         for (k, &n) in &seen_after {
-            let e = union.entry(k.clone()).or_insert(0);
+            let e = seen_any.entry(k.clone()).or_insert(0);
             *e = (*e).max(n);
         }
         let lost = missing(&stable, &reported);
-        let extra_rows = missing(&reported, &union);
+        let extra_rows = missing(&reported, &seen_any);
         let mut pid_diffs = Vec::new();
         if check_pids {
             let stable_pids: HashSet<(Key, Vec<u32>)> = before
@@ -196,9 +196,9 @@ fn tcp_set_equals_netstat2() {
             })
             .collect();
         let stable: HashSet<_> = before.intersection(&after).cloned().collect();
-        let union: HashSet<_> = before.union(&after).cloned().collect();
+        let seen_any: HashSet<_> = before.union(&after).cloned().collect();
         let lost: Vec<_> = stable.difference(&reported).collect();
-        let extra: Vec<_> = reported.difference(&union).collect();
+        let extra: Vec<_> = reported.difference(&seen_any).collect();
         if lost.is_empty() && extra.is_empty() {
             return;
         }
