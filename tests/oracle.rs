@@ -94,7 +94,7 @@ fn reports_each_test_socket_with_state_queues_and_owner() {
 /// portside must be in one of the ss runs. Retried a few times before failing.
 fn compare_with_ss(ss_args: &str, extra: &[&str], check_pids: bool) {
     let t = TestSockets::open();
-    let mut last = String::new();
+    let mut disagreement = String::new();
     for _attempt in 0..5 {
         let before = ss(ss_args);
         let (_, ours) = portside(extra);
@@ -129,11 +129,11 @@ fn compare_with_ss(ss_args: &str, extra: &[&str], check_pids: bool) {
             assert!(stable.contains_key(&key("tcp", t.listener4_addr, None, "LISTEN")));
             return;
         }
-        last = format!(
+        disagreement = format!(
             "missing from portside: {lost:?}\nonly in portside: {extra_rows:?}\npid differences (ss's view): {pid_diffs:?}"
         );
     }
-    panic!("portside and `ss {ss_args}` disagree after 5 tries:\n{last}");
+    panic!("portside and `ss {ss_args}` disagree after 5 tries:\n{disagreement}");
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn tcp_set_equals_netstat2() {
         })
         .collect()
     };
-    let mut last = String::new();
+    let mut disagreement = String::new();
     for _ in 0..5 {
         let before = netstat2_tcp();
         let (v, _) = portside(&["-t"]);
@@ -202,9 +202,9 @@ fn tcp_set_equals_netstat2() {
         if lost.is_empty() && extra.is_empty() {
             return;
         }
-        last = format!("missing: {lost:?}\nextra: {extra:?}");
+        disagreement = format!("missing: {lost:?}\nextra: {extra:?}");
     }
-    panic!("portside and netstat2 disagree:\n{last}");
+    panic!("portside and netstat2 disagree:\n{disagreement}");
 }
 
 /// netstat2's `TcpState` Debug names for our kernel names.
