@@ -92,6 +92,20 @@ fn iana_lookup(port: u16, proto: Proto) -> Option<&'static str> {
     std::str::from_utf8(name).ok()
 }
 
+/// The lowest port IANA names `name` (ASCII case-insensitive), TCP before UDP: a linear scan,
+/// only used when a filter names a service (`port:https`).
+fn iana_port_of(name: &str) -> Option<u16> {
+    let names_at = HEADER_LEN + IANA_COUNT * RECORD_LEN;
+    let (records, _) = IANA.get(HEADER_LEN..names_at)?.as_chunks::<RECORD_LEN>();
+    records.iter().find_map(|r| {
+        let start = names_at + u32::from_le_bytes([r[4], r[5], r[6], r[7]]) as usize;
+        let candidate = IANA.get(start..start + usize::from(r[3]))?;
+        candidate
+            .eq_ignore_ascii_case(name.as_bytes())
+            .then(|| u16::from_le_bytes([r[0], r[1]]))
+    })
+}
+
 /// Parses a services file (`name port/proto aliases... # comment`): the first entry for a
 /// port/protocol wins, as `getservbyport` does; lines that do not parse are skipped.
 fn parse_services(text: &[u8]) -> HashMap<u32, Box<str>> {
@@ -138,27 +152,50 @@ impl Services {
         }
     }
 
-    /// The service name of `port`/`proto`: the services file first, then IANA.
-    pub fn lookup(&self, port: u16, proto: Proto) -> Option<&str> {
-        let etc = self.etc.get_or_init(|| match &self.etc_path {
+    /// The services file's entries, read once.
+    fn etc(&self) -> &HashMap<u32, Box<str>> {
+        self.etc.get_or_init(|| match &self.etc_path {
             // A missing or unreadable file means no overrides, not an error.
             Some(path) => {
                 std::fs::read(path).map_or_else(|_| HashMap::new(), |t| parse_services(&t))
             }
             None => HashMap::new(),
-        });
-        etc.get(&key(port, proto))
+        })
+    }
+
+    /// The service name of `port`/`proto`: the services file first, then IANA.
+    pub fn lookup(&self, port: u16, proto: Proto) -> Option<&str> {
+        self.etc()
+            .get(&key(port, proto))
             .map(|name| &**name)
             .or_else(|| iana_lookup(port, proto))
     }
+
+    /// The port a service name stands for (`https` -> 443): the services file first, then
+    /// IANA; the lowest port wins when a name has several.
+    pub fn port_of(&self, name: &str) -> Option<u16> {
+        self.etc()
+            .iter()
+            .filter(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(k, _)| (k / 2) as u16)
+            .min()
+            .or_else(|| iana_port_of(name))
+    }
+}
+
+fn global() -> &'static Services {
+    static SERVICES: OnceLock<Services> = OnceLock::new();
+    SERVICES.get_or_init(|| Services::new(Some(Path::new(ETC_SERVICES))))
 }
 
 /// Process-wide table (embedded + /etc/services), built lazily on first call.
 pub fn service_name(port: u16, proto: Proto) -> Option<&'static str> {
-    static SERVICES: OnceLock<Services> = OnceLock::new();
-    SERVICES
-        .get_or_init(|| Services::new(Some(Path::new(ETC_SERVICES))))
-        .lookup(port, proto)
+    global().lookup(port, proto)
+}
+
+/// Process-wide reverse lookup: the port of a service name (`ssh` -> 22).
+pub fn service_port(name: &str) -> Option<u16> {
+    global().port_of(name)
 }
 
 #[cfg(test)]
@@ -185,6 +222,16 @@ mod tests {
         assert_eq!(s.lookup(6000, Proto::Tcp), Some("x11"));
         assert_eq!(s.lookup(6063, Proto::Udp), Some("x11"));
         assert_eq!(s.lookup(1, Proto::Tcp), Some("tcpmux"));
+    }
+
+    #[test]
+    fn names_map_back_to_ports() {
+        let s = Services::new(None);
+        assert_eq!(s.port_of("https"), Some(443));
+        assert_eq!(s.port_of("SSH"), Some(22));
+        assert_eq!(s.port_of("no-such-service"), None);
+        let with_file = Services::new(Some(&fixture()));
+        assert_eq!(with_file.port_of("https"), Some(443));
     }
 
     #[test]
