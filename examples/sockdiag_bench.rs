@@ -1,10 +1,10 @@
-//! Benchmark of the socket-table readers on a table of N loopback TCP sockets: sock_diag with
-//! the hand decoder (`SockDiag::dump`), sock_diag with the crate's parser, the bare netlink
+//! Benchmark of the socket-table readers on a table of N loopback TCP sockets: `sock_diag` with
+//! the hand decoder (`SockDiag::dump`), `sock_diag` with the crate's parser, the bare netlink
 //! transfer, `/proc/net/tcp`, and `ss -tan`. Counts heap allocations per socket too.
 //!
 //! Run it in a private network namespace, so the table holds only its own sockets:
 //! `unshare -n sh -c 'ip link set lo up && target/release/examples/sockdiag_bench 5000 90000'`
-//! (args: established pairs, TIME_WAIT sockets). Bounded: at most 9000 pairs, 120000 TIME_WAIT.
+//! (args: established pairs, `TIME_WAIT` sockets). Bounded: at most 9000 pairs, 120000 `TIME_WAIT`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::ErrorKind;
@@ -13,7 +13,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{AF_INET, IPPROTO_TCP, SockDiagMessage};
 use portside::model::{Family, Owners, Proto, Socket, TcpState, Unattributed};
@@ -44,39 +46,20 @@ const ROUNDS: usize = 15;
 const LISTENERS: usize = 8;
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let pairs = args.first().copied().unwrap_or(5000).min(9000);
     let timewait = args.get(1).copied().unwrap_or(0).min(120_000);
 
-    let listeners: Vec<TcpListener> = (0..LISTENERS)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind listener"))
-        .collect();
-    let addrs: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().expect("addr")).collect();
-    let mut held = Vec::with_capacity(pairs * 2);
-    for i in 0..pairs {
-        let client = TcpStream::connect(addrs[i % LISTENERS]).expect("connect");
-        let (server, _) = listeners[i % LISTENERS].accept().expect("accept");
-        held.push(client);
-        held.push(server);
-    }
-    let mut made_tw = 0;
-    for i in 0..timewait {
-        match TcpStream::connect(addrs[i % LISTENERS]) {
-            Ok(client) => {
-                let (server, _) = listeners[i % LISTENERS].accept().expect("accept");
-                drop(client); // active close: the client side ends in TIME_WAIT
-                drop(server);
-                made_tw += 1;
-            }
-            Err(e) if e.kind() == ErrorKind::AddrNotAvailable => break,
-            Err(e) => panic!("connect: {e}"),
-        }
-    }
+    let (held, made_tw) = build_table(pairs, timewait);
     std::thread::sleep(Duration::from_millis(300));
 
     let mut diag = SockDiag::open().expect("open sock_diag");
     let mut out = Vec::new();
-    diag.dump(Proto::Tcp, Family::V4, sockdiag::TABLE_STATES, &mut out).expect("dump");
+    diag.dump(Proto::Tcp, Family::V4, sockdiag::TABLE_STATES, &mut out)
+        .expect("dump");
     let n = out.len();
     let mut per_state = [0usize; TcpState::COUNT];
     for s in &out {
@@ -91,7 +74,8 @@ fn main() {
 
     let hand = measure(|| {
         out.clear();
-        diag.dump(Proto::Tcp, Family::V4, sockdiag::TABLE_STATES, &mut out).expect("dump");
+        diag.dump(Proto::Tcp, Family::V4, sockdiag::TABLE_STATES, &mut out)
+            .expect("dump");
         out.len()
     });
     report("sock_diag, hand decoder (SockDiag::dump)", hand, n);
@@ -120,7 +104,8 @@ fn main() {
 
     let hand2 = measure(|| {
         out.clear();
-        diag.dump(Proto::Tcp, Family::V4, sockdiag::TABLE_STATES, &mut out).expect("dump");
+        diag.dump(Proto::Tcp, Family::V4, sockdiag::TABLE_STATES, &mut out)
+            .expect("dump");
         out.len()
     });
     report("sock_diag, hand decoder (SockDiag::dump), again", hand2, n);
@@ -128,7 +113,8 @@ fn main() {
     let mut proc_out = Vec::new();
     let proc = measure(|| {
         proc_out.clear();
-        procnet::read_table(Path::new("/proc"), Proto::Tcp, Family::V4, &mut proc_out).expect("proc");
+        procnet::read_table(Path::new("/proc"), Proto::Tcp, Family::V4, &mut proc_out)
+            .expect("proc");
         proc_out.len()
     });
     report("/proc/net/tcp (procnet::read_table)", proc, n);
@@ -144,6 +130,38 @@ fn main() {
     });
     report("`ss -tan` (process, output to /dev/null)", ss, n);
     drop(held);
+}
+
+/// Open `pairs` established loopback pairs and make up to `timewait` `TIME_WAIT` sockets.
+fn build_table(pairs: usize, timewait: usize) -> ((Vec<TcpListener>, Vec<TcpStream>), usize) {
+    let listeners: Vec<TcpListener> = (0..LISTENERS)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind listener"))
+        .collect();
+    let addrs: Vec<SocketAddr> = listeners
+        .iter()
+        .map(|l| l.local_addr().expect("addr"))
+        .collect();
+    let mut held = Vec::with_capacity(pairs * 2);
+    for i in 0..pairs {
+        let client = TcpStream::connect(addrs[i % LISTENERS]).expect("connect");
+        let (server, _) = listeners[i % LISTENERS].accept().expect("accept");
+        held.push(client);
+        held.push(server);
+    }
+    let mut made_tw = 0;
+    for i in 0..timewait {
+        match TcpStream::connect(addrs[i % LISTENERS]) {
+            Ok(client) => {
+                let (server, _) = listeners[i % LISTENERS].accept().expect("accept");
+                drop(client); // active close: the client side ends in TIME_WAIT
+                drop(server);
+                made_tw += 1;
+            }
+            Err(e) if e.kind() == ErrorKind::AddrNotAvailable => break,
+            Err(e) => panic!("connect: {e}"),
+        }
+    }
+    ((listeners, held), made_tw)
 }
 
 /// Median wall time and allocations of `ROUNDS` runs of `f` (which returns the socket count).
@@ -179,10 +197,16 @@ struct RawDump {
 
 impl RawDump {
     fn new() -> RawDump {
-        let mut socket = netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG).expect("socket");
+        let mut socket =
+            netlink_sys::Socket::new(netlink_sys::protocols::NETLINK_SOCK_DIAG).expect("socket");
         socket.bind_auto().expect("bind");
-        socket.connect(&netlink_sys::SocketAddr::new(0, 0)).expect("connect");
-        RawDump { socket, buf: vec![0; 64 * 1024] }
+        socket
+            .connect(&netlink_sys::SocketAddr::new(0, 0))
+            .expect("connect");
+        RawDump {
+            socket,
+            buf: vec![0; 64 * 1024],
+        }
     }
 
     fn run(&mut self, mut each: impl FnMut(&[u8], &mut bool)) -> usize {
@@ -216,7 +240,7 @@ impl RawDump {
     }
 }
 
-/// Whether a datagram holds NLMSG_DONE (header walk only).
+/// Whether a datagram holds `NLMSG_DONE` (header walk only).
 fn done_in(mut buf: &[u8]) -> bool {
     while buf.len() >= 16 {
         let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
@@ -239,7 +263,11 @@ fn crate_decode(mut buf: &[u8], out: &mut Vec<Socket>) {
         if let NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) = msg.payload {
             let h = &r.header;
             let id = &h.socket_id;
-            let fam = if matches!(id.source_address, IpAddr::V4(_)) { Family::V4 } else { Family::V6 };
+            let fam = if matches!(id.source_address, IpAddr::V4(_)) {
+                Family::V4
+            } else {
+                Family::V6
+            };
             out.push(Socket {
                 proto: Proto::Tcp,
                 family: fam,

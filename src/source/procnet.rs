@@ -1,4 +1,4 @@
-//! Fallback socket tables: `/proc/net/{tcp,tcp6,udp,udp6}`, for kernels without sock_diag
+//! Fallback socket tables: `/proc/net/{tcp,tcp6,udp,udp6}`, for kernels without `sock_diag`
 //! and for diagnosis.
 //!
 //! Parsed here rather than with `procfs::net::TcpNetEntries`: procfs reports a bad line
@@ -6,9 +6,9 @@
 //! hex decoding, its own entry list) and accepts a `+` sign in hex fields. Its parser
 //! serves as an independent oracle in the tests instead.
 //!
-//! Differences from sock_diag, by the kernel's design: a LISTEN socket's Send-Q is 0 here
+//! Differences from `sock_diag`, by the kernel's design: a LISTEN socket's Send-Q is 0 here
 //! (no configured backlog; Recv-Q is the accept queue), request sockets carry the
-//! listener's uid (sock_diag says 0), and the file is read in chunks, not atomically.
+//! listener's uid (`sock_diag` says 0), and the file is read in chunks, not atomically.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::Path;
@@ -76,14 +76,22 @@ pub fn read_table(
 /// `sl local rem st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...`
 pub fn parse_line(line: &str, proto: Proto, family: Family) -> Result<Socket, String> {
     let mut fields = line.split_ascii_whitespace();
-    let mut next = |name: &str| fields.next().ok_or_else(|| format!("missing field `{name}`"));
+    let mut next = |name: &str| {
+        fields
+            .next()
+            .ok_or_else(|| format!("missing field `{name}`"))
+    };
     let sl = next("sl")?;
-    if !sl.ends_with(':') || sl.len() < 2 || !sl[..sl.len() - 1].bytes().all(|b| b.is_ascii_digit()) {
+    if !sl.ends_with(':') || sl.len() < 2 || !sl[..sl.len() - 1].bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(format!("bad slot `{sl}`, expected a number and `:`"));
     }
     let local = parse_addr(next("local_address")?, family)?;
     let remote = parse_addr(next("rem_address")?, family)?;
     let st = next("st")?;
+    if st.len() != 2 {
+        return Err(format!("state `{st}`, expected 2 hex digits"));
+    }
     let state = match hex(st, 2).map_err(|e| format!("state `{st}`: {e}"))? {
         // Request sockets: the kernel prints them as SYN_RECV already; keep it so.
         12 => TcpState::SynRecv,
@@ -127,9 +135,15 @@ fn parse_addr(field: &str, family: Family) -> Result<SocketAddr, String> {
     let (addr, port) = field
         .split_once(':')
         .ok_or_else(|| format!("address `{field}`, expected ADDR:PORT"))?;
-    let port = hex(port, 4)
-        .map_err(|e| format!("port in `{field}`: {e}"))
-        .and_then(|p| u16::try_from(p).map_err(|_| format!("port {p:#x} in `{field}` out of range")))?;
+    // `%04X`: four digits, so anything longer is out of range for a u16.
+    let port = match hex(port, 4) {
+        Ok(p) if port.len() == 4 => p as u16,
+        _ => {
+            return Err(format!(
+                "port in `{field}`: expected 4 hex digits (0000-FFFF)"
+            ));
+        }
+    };
     let word = |i: usize| -> Result<[u8; 4], String> {
         addr.get(i * 8..i * 8 + 8)
             .ok_or_else(|| format!("address `{addr}` too short"))
@@ -143,7 +157,12 @@ fn parse_addr(field: &str, family: Family) -> Result<SocketAddr, String> {
             for i in 0..4 {
                 octets[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
             }
-            return Ok(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(octets), port, 0, 0)));
+            return Ok(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(octets),
+                port,
+                0,
+                0,
+            )));
         }
         (_, n) => {
             return Err(format!(
@@ -170,4 +189,260 @@ fn decimal(s: &str, name: &str) -> Result<u64, String> {
         return Err(format!("{name} `{s}` is not a decimal number"));
     }
     s.parse().map_err(|e| format!("{name} `{s}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixture_root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/procnet")
+    }
+
+    fn read(proto: Proto, family: Family) -> Vec<Socket> {
+        let mut out = Vec::new();
+        read_table(&fixture_root(), proto, family, &mut out).unwrap();
+        out
+    }
+
+    const LISTENER: &str = "   1: 0100007F:1B58 00000000:0000 0A 00000000:00000001 00:00000000 00000000     0        0 672524 2 000000007bb85ee3 100 0 0 10 0";
+
+    #[test]
+    fn listener_line_parses_every_field() {
+        let s = parse_line(LISTENER, Proto::Tcp, Family::V4).unwrap();
+        assert_eq!(s.state, TcpState::Listen);
+        assert_eq!(s.local, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(s.remote, "0.0.0.0:0".parse().unwrap());
+        // Recv-Q is the accept queue; /proc has no backlog, so Send-Q is 0 (sock_diag says 7).
+        assert_eq!((s.recv_q, s.send_q, s.uid, s.inode), (1, 0, 0, 672_524));
+        assert_eq!(s.owners, Owners::None(Unattributed::NotFound));
+    }
+
+    #[test]
+    fn recorded_tables_read_exactly() {
+        let tcp = read(Proto::Tcp, Family::V4);
+        assert_eq!(tcp.len(), 17);
+        let tw = tcp.iter().find(|s| s.state == TcpState::TimeWait).unwrap();
+        assert_eq!(
+            (tw.local.port(), tw.remote.port(), tw.inode),
+            (44376, 7001, 0)
+        );
+        assert_eq!(tw.owners, Owners::None(Unattributed::NoInode));
+        let unread = tcp.iter().find(|s| s.recv_q == 100).unwrap();
+        assert_eq!(
+            (unread.state, unread.local.port(), unread.inode),
+            (TcpState::Established, 7000, 672_526)
+        );
+        let syn_sent = tcp.iter().find(|s| s.state == TcpState::SynSent).unwrap();
+        assert_eq!((syn_sent.remote.port(), syn_sent.send_q), (7005, 1));
+        assert!(
+            tcp.iter()
+                .any(|s| s.state == TcpState::SynRecv && s.local.port() == 7004)
+        );
+        assert!(
+            tcp.iter()
+                .any(|s| s.state == TcpState::CloseWait && s.recv_q == 1)
+        );
+        assert!(
+            tcp.iter()
+                .any(|s| s.state == TcpState::FinWait2 && s.inode == 0)
+        );
+
+        let tcp6 = read(Proto::Tcp, Family::V6);
+        assert_eq!(tcp6.len(), 5);
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:7003".parse().unwrap();
+        assert!(
+            tcp6.iter()
+                .any(|s| s.local == mapped && s.state == TcpState::Listen)
+        );
+        assert!(
+            tcp6.iter()
+                .any(|s| s.local == "[::1]:7002".parse().unwrap() && s.remote.port() == 45026)
+        );
+
+        let udp = read(Proto::Udp, Family::V4);
+        assert_eq!(
+            udp.iter()
+                .map(|s| (s.local.port(), s.state, s.recv_q))
+                .collect::<Vec<_>>(),
+            vec![
+                (7100, TcpState::Close, 832),
+                (7101, TcpState::Established, 0)
+            ]
+        );
+        let udp6 = read(Proto::Udp, Family::V6);
+        assert_eq!(udp6.len(), 1);
+        assert_eq!(
+            (udp6[0].local, udp6[0].proto),
+            ("[::1]:7102".parse().unwrap(), Proto::Udp)
+        );
+    }
+
+    #[test]
+    fn agrees_with_procfs_parser_on_recorded_tables() {
+        use procfs::FromBufReadSI;
+        use procfs::net::{TcpNetEntries, UdpNetEntries};
+        let si = procfs::current_system_info();
+        for family in Family::ALL {
+            let file = |p| {
+                std::io::BufReader::new(
+                    std::fs::File::open(fixture_root().join("net").join(table_name(p, family)))
+                        .unwrap(),
+                )
+            };
+            let oracle: Vec<_> = TcpNetEntries::from_buf_read(file(Proto::Tcp), si)
+                .unwrap()
+                .0
+                .into_iter()
+                .map(|e| {
+                    (
+                        e.local_address,
+                        e.remote_address,
+                        e.state.to_u8(),
+                        e.rx_queue,
+                        e.tx_queue,
+                        e.uid,
+                        e.inode,
+                    )
+                })
+                .chain(
+                    UdpNetEntries::from_buf_read(file(Proto::Udp), si)
+                        .unwrap()
+                        .0
+                        .into_iter()
+                        .map(|e| {
+                            (
+                                e.local_address,
+                                e.remote_address,
+                                e.state.to_u8(),
+                                e.rx_queue,
+                                e.tx_queue,
+                                e.uid,
+                                e.inode,
+                            )
+                        }),
+                )
+                .collect();
+            let mine: Vec<_> = read(Proto::Tcp, family)
+                .into_iter()
+                .chain(read(Proto::Udp, family))
+                .map(|s| {
+                    (
+                        s.local,
+                        s.remote,
+                        s.state as u8,
+                        s.recv_q,
+                        s.send_q,
+                        s.uid,
+                        s.inode,
+                    )
+                })
+                .collect();
+            assert!(!mine.is_empty());
+            assert_eq!(mine, oracle, "{family:?}");
+        }
+    }
+
+    #[test]
+    fn every_state_value_maps() {
+        for v in 1..=11u8 {
+            let line = LISTENER.replacen(" 0A ", &format!(" {v:02X} "), 1);
+            let s = parse_line(&line, Proto::Tcp, Family::V4).unwrap();
+            assert_eq!(s.state as u8, v, "{line}");
+        }
+        let line = LISTENER.replacen(" 0A ", " 0C ", 1);
+        assert_eq!(
+            parse_line(&line, Proto::Tcp, Family::V4).unwrap().state,
+            TcpState::SynRecv
+        );
+        for bad in ["00", "0E", "FF", "1", "100", "+1", "zz"] {
+            let line = LISTENER.replacen(" 0A ", &format!(" {bad} "), 1);
+            assert!(
+                parse_line(&line, Proto::Tcp, Family::V4).is_err(),
+                "state {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let fields: Vec<&str> = LISTENER.split_ascii_whitespace().collect();
+        // The first ten fields are required; the rest are ignored.
+        for n in 0..10 {
+            let line = fields[..n].join(" ");
+            assert!(
+                parse_line(&line, Proto::Tcp, Family::V4).is_err(),
+                "{n} fields"
+            );
+        }
+        for cut in 0..LISTENER.len() {
+            let _ = parse_line(&LISTENER[..cut], Proto::Tcp, Family::V4);
+        }
+        assert!(parse_line(&fields[..10].join(" "), Proto::Tcp, Family::V4).is_ok());
+    }
+
+    #[test]
+    fn bad_fields_are_errors_naming_them() {
+        let bad = |from: &str, to: &str| {
+            let line = LISTENER.replacen(from, to, 1);
+            assert_ne!(line, LISTENER, "{from}");
+            parse_line(&line, Proto::Tcp, Family::V4).unwrap_err()
+        };
+        assert!(bad("0100007F:1B58", "0100007G:1B58").contains("address"));
+        assert!(bad("0100007F:1B58", "+100007F:1B58").contains("address"));
+        assert!(bad("0100007F:1B58", "0100007F:1FFFF").contains("port"));
+        assert!(bad("0100007F:1B58", "0100007F:").contains("port"));
+        assert!(bad("0100007F:1B58", "0100007F1B58").contains("ADDR:PORT"));
+        assert!(
+            bad("0100007F:1B58", "00000000000000000000000001000000:1B58").contains("32 hex digits")
+        );
+        assert!(bad("00000000:00000001", "00000000-00000001").contains("tx:rx"));
+        assert!(bad("00000000:00000001", "00000000:100000000").contains("rx_queue"));
+        assert!(bad("   1:", "   x:").contains("slot"));
+        assert!(bad("     0        0 672524", "    -1        0 672524").contains("uid"));
+        assert!(bad("     0        0 672524", "  99999999999        0 672524").contains("uid"));
+        assert!(bad("0 672524 2", "0 67x524 2").contains("inode"));
+        // An IPv4 line in an IPv6 table.
+        assert!(
+            parse_line(LISTENER, Proto::Tcp, Family::V6)
+                .unwrap_err()
+                .contains("ipv6")
+        );
+    }
+
+    #[test]
+    fn read_table_reports_path_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = dir.path().join("net");
+        std::fs::create_dir(&net).unwrap();
+        let header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+        std::fs::write(
+            net.join("tcp"),
+            format!("{header}{LISTENER}\n   2: garbage\n"),
+        )
+        .unwrap();
+        let mut out = vec![parse_line(LISTENER, Proto::Tcp, Family::V4).unwrap()];
+        match read_table(dir.path(), Proto::Tcp, Family::V4, &mut out) {
+            Err(SourceError::Parse { path, line, msg }) => {
+                assert_eq!((path, line), (net.join("tcp"), 3));
+                assert!(msg.contains("address"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out.len(), 1, "a failed read leaves `out` as it was");
+
+        std::fs::write(net.join("udp"), "no header\n").unwrap();
+        assert!(matches!(
+            read_table(dir.path(), Proto::Udp, Family::V4, &mut out),
+            Err(SourceError::Parse { line: 1, .. })
+        ));
+        assert!(matches!(
+            read_table(dir.path(), Proto::Tcp, Family::V6, &mut out),
+            Err(SourceError::Io { .. })
+        ));
+        std::fs::write(net.join("udp6"), header).unwrap();
+        read_table(dir.path(), Proto::Udp, Family::V6, &mut out).unwrap();
+        assert_eq!(out.len(), 1, "an empty table adds nothing");
+    }
 }

@@ -1,4 +1,4 @@
-//! Socket tables over netlink sock_diag, the way `ss` reads them: one dump per
+//! Socket tables over netlink `sock_diag`, the way `ss` reads them: one dump per
 //! (protocol, family), binary records, the state filter applied in the kernel.
 //!
 //! The request is built with `netlink-packet-sock-diag`; replies are decoded from the bytes
@@ -23,7 +23,7 @@ pub use decode::decode_messages;
 pub const ALL_STATES: u32 = u32::MAX;
 
 /// The states `/proc/net/*` lists, and what `ss -a` of iproute2 6.1 asks for (bits 0..=11).
-/// The kernel adds `TCP_NEW_SYN_RECV` request sockets whenever SYN_RECV is asked for.
+/// The kernel adds `TCP_NEW_SYN_RECV` request sockets whenever `SYN_RECV` is asked for.
 pub const TABLE_STATES: u32 = (1 << 12) - 1;
 
 /// Receive buffer. The kernel fills one dump datagram up to ~32 KiB (it caps its dump
@@ -39,7 +39,7 @@ const MAX_DATAGRAMS: usize = 1 << 20;
 /// Upper bound on consecutive `EINTR`s for one `recv`.
 const MAX_EINTR: usize = 1000;
 
-/// A sock_diag netlink socket and its receive buffer, both reused across dumps.
+/// A `sock_diag` netlink socket and its receive buffer, both reused across dumps.
 pub struct SockDiag {
     socket: netlink_sys::Socket,
     /// Reused for every `recv`: a dump of 100k sockets reuses it ~500 times, allocating nothing.
@@ -50,7 +50,7 @@ pub struct SockDiag {
 }
 
 impl SockDiag {
-    /// Open a netlink socket for sock_diag (needs no privilege).
+    /// Open a netlink socket for `sock_diag` (needs no privilege).
     pub fn open() -> Result<SockDiag, SourceError> {
         Ok(SockDiag {
             socket: open_socket()?,
@@ -76,7 +76,9 @@ impl SockDiag {
         }
         let before = out.len();
         self.seq = self.seq.wrapping_add(1);
-        let result = self.send_request(proto, family, states).and_then(|()| self.receive(proto, out));
+        let result = self
+            .send_request(proto, family, states)
+            .and_then(|()| self.receive(proto, out));
         if result.is_err() {
             out.truncate(before);
             self.stale = true;
@@ -100,7 +102,9 @@ impl SockDiag {
                 return Ok(());
             }
         }
-        Err(SourceError::Decode(format!("no NLMSG_DONE after {MAX_DATAGRAMS} datagrams")))
+        Err(SourceError::Decode(format!(
+            "no NLMSG_DONE after {MAX_DATAGRAMS} datagrams"
+        )))
     }
 
     /// One datagram into `buf`; its length. Retries `EINTR`; a truncated datagram is an error.
@@ -116,7 +120,10 @@ impl SockDiag {
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    return Err(netlink_err("recv: receive queue overflowed, messages lost", e));
+                    return Err(netlink_err(
+                        "recv: receive queue overflowed, messages lost",
+                        e,
+                    ));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Err(netlink_err("recv: no answer from the kernel in time", e));
@@ -136,14 +143,15 @@ fn open_socket() -> Result<netlink_sys::Socket, SourceError> {
     socket
         .connect(&netlink_sys::SocketAddr::new(0, 0))
         .map_err(|e| netlink_err("connect", e))?;
-    set_recv_timeout(&socket, RECV_TIMEOUT).map_err(|e| netlink_err("setsockopt SO_RCVTIMEO", e))?;
+    set_recv_timeout(&socket, RECV_TIMEOUT)
+        .map_err(|e| netlink_err("setsockopt SO_RCVTIMEO", e))?;
     Ok(socket)
 }
 
 fn set_recv_timeout(socket: &netlink_sys::Socket, timeout: Duration) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let tv = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
         tv_usec: libc::suseconds_t::from(timeout.subsec_micros()),
     };
     // SAFETY: a valid fd, and a pointer to a timeval that outlives the call, with its size.
@@ -156,7 +164,11 @@ fn set_recv_timeout(socket: &netlink_sys::Socket, timeout: Duration) -> io::Resu
             size_of::<libc::timeval>() as libc::socklen_t,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// The bytes of a `SOCK_DIAG_BY_FAMILY` dump request (`inet_diag_req_v2`, no extensions).
@@ -191,4 +203,77 @@ fn build_request(proto: Proto, family: Family, states: u32, seq: u32) -> Vec<u8>
 
 fn netlink_err(context: &'static str, source: io::Error) -> SourceError {
     SourceError::Netlink { context, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TcpState;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn request_matches_what_ss_sends() {
+        // `strace ss -tan`: nlmsg_len=72, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST|NLM_F_DUMP,
+        // AF_INET, IPPROTO_TCP, idiag_ext=0, idiag_states=0xfff, zero socket id.
+        let r = build_request(Proto::Tcp, Family::V4, TABLE_STATES, 7);
+        assert_eq!(r.len(), 72);
+        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 72);
+        assert_eq!(u16::from_ne_bytes(r[4..6].try_into().unwrap()), 20);
+        assert_eq!(u16::from_ne_bytes(r[6..8].try_into().unwrap()), 0x301);
+        assert_eq!(u32::from_ne_bytes(r[8..12].try_into().unwrap()), 7);
+        assert_eq!(&r[16..20], &[AF_INET, IPPROTO_TCP, 0, 0]);
+        assert_eq!(u32::from_ne_bytes(r[20..24].try_into().unwrap()), 0xfff);
+        assert!(r[24..].iter().all(|&b| b == 0));
+        let r6 = build_request(Proto::Udp, Family::V6, u32::MAX, 8);
+        assert_eq!(
+            &r6[16..24],
+            &[AF_INET6, IPPROTO_UDP, 0, 0, 0xff, 0xff, 0xff, 0xff]
+        );
+    }
+
+    #[test]
+    fn dump_finds_a_listener_with_its_backlog_and_a_pending_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // Listening again on a listening socket only changes its backlog.
+        // SAFETY: a valid listening socket fd.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 5) }, 0);
+        let addr = listener.local_addr().unwrap();
+        let _pending = TcpStream::connect(addr).unwrap();
+        let mut diag = SockDiag::open().unwrap();
+        let mut out = Vec::new();
+        // The accept queue fills asynchronously on loopback; allow a few looks.
+        for _ in 0..50 {
+            out.clear();
+            diag.dump(
+                Proto::Tcp,
+                Family::V4,
+                TcpState::Listen.mask_bit(),
+                &mut out,
+            )
+            .unwrap();
+            if out.iter().any(|s| s.local == addr && s.recv_q == 1) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            out.iter()
+                .all(|s| s.state == TcpState::Listen && s.family == Family::V4)
+        );
+        let me = out.iter().find(|s| s.local == addr).expect("our listener");
+        assert_eq!((me.recv_q, me.send_q), (1, 5));
+        assert_ne!(me.inode, 0);
+        // The same socket reused for another table and state set.
+        let mut est = Vec::new();
+        diag.dump(
+            Proto::Tcp,
+            Family::V4,
+            TcpState::Established.mask_bit(),
+            &mut est,
+        )
+        .unwrap();
+        assert!(est.iter().any(|s| s.remote == addr));
+        assert!(est.iter().all(|s| s.state == TcpState::Established));
+    }
 }

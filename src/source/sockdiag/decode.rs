@@ -1,4 +1,4 @@
-//! Decoder for one received buffer of sock_diag netlink messages, straight from the bytes.
+//! Decoder for one received buffer of `sock_diag` netlink messages, straight from the bytes.
 //!
 //! Why by hand: `inet_diag_msg` has a fixed 72-byte layout (`linux/inet_diag.h`), and we need
 //! nine of its fields. The crate's parser (`NetlinkMessage::<SockDiagMessage>::deserialize`)
@@ -9,9 +9,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
-use netlink_packet_core::{
-    NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN,
-};
+use netlink_packet_core::{NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN};
 use netlink_packet_sock_diag::{AF_INET, AF_INET6, SOCK_DIAG_BY_FAMILY};
 
 use crate::model::{Family, Owners, Proto, Socket, TcpState, Unattributed};
@@ -27,7 +25,11 @@ pub(super) const INET_DIAG_MSG_LEN: usize = 72;
 ///
 /// Errors: an `NLMSG_ERROR` (or a `NLMSG_DONE` carrying an error) is `SourceError::Netlink`
 /// with the kernel's errno; a message that does not fit its length is `SourceError::Decode`.
-pub fn decode_messages(buf: &[u8], proto: Proto, out: &mut Vec<Socket>) -> Result<bool, SourceError> {
+pub fn decode_messages(
+    buf: &[u8],
+    proto: Proto,
+    out: &mut Vec<Socket>,
+) -> Result<bool, SourceError> {
     let mut rest = buf;
     while !rest.is_empty() {
         let Some(header) = rest.first_chunk::<NETLINK_HEADER_LEN>() else {
@@ -46,7 +48,9 @@ pub fn decode_messages(buf: &[u8], proto: Proto, out: &mut Vec<Socket>) -> Resul
             )));
         }
         if flags & NLM_F_DUMP_INTR != 0 {
-            return Err(decode_err("dump interrupted (NLM_F_DUMP_INTR): the list may be inconsistent".into()));
+            return Err(decode_err(
+                "dump interrupted (NLM_F_DUMP_INTR): the list may be inconsistent".into(),
+            ));
         }
         let payload = &rest[NETLINK_HEADER_LEN..len];
         match kind {
@@ -62,7 +66,12 @@ pub fn decode_messages(buf: &[u8], proto: Proto, out: &mut Vec<Socket>) -> Resul
                 // Code 0 is an acknowledgement; a dump is not acknowledged unless asked, skip it.
                 Some(0) => {}
                 Some(code) => return Err(kernel_error("dump request refused", code)),
-                None => return Err(decode_err(format!("NLMSG_ERROR of {} payload bytes", payload.len()))),
+                None => {
+                    return Err(decode_err(format!(
+                        "NLMSG_ERROR of {} payload bytes",
+                        payload.len()
+                    )));
+                }
             },
             NLMSG_NOOP => {}
             NLMSG_OVERRUN => return Err(decode_err("NLMSG_OVERRUN: data lost".into())),
@@ -86,7 +95,8 @@ fn decode_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<Socket, SourceEr
     let state = match m[1] {
         // Request sockets; the kernel already reports them as SYN_RECV, but keep it so.
         12 => TcpState::SynRecv,
-        v => TcpState::from_kernel(v).ok_or_else(|| decode_err(format!("unknown socket state {v}")))?,
+        v => TcpState::from_kernel(v)
+            .ok_or_else(|| decode_err(format!("unknown socket state {v}")))?,
     };
     let sport = u16::from_be_bytes([m[4], m[5]]);
     let dport = u16::from_be_bytes([m[6], m[7]]);
@@ -158,14 +168,14 @@ mod tests {
 
     /// The recorded datagrams `<name>-0.bin`, `<name>-1.bin`, ... in order.
     fn datagrams(name: &str) -> Vec<Vec<u8>> {
-        (0..)
+        (0..100)
             .map(|i| fixture_dir().join(format!("{name}-{i}.bin")))
             .take_while(|p| p.exists())
             .map(|p| std::fs::read(p).unwrap())
             .collect()
     }
 
-    /// Decode a recorded dump; asserts NLMSG_DONE comes exactly in the last datagram.
+    /// Decode a recorded dump; asserts `NLMSG_DONE` comes exactly in the last datagram.
     fn decode_fixture(name: &str, proto: Proto) -> Vec<Socket> {
         let grams = datagrams(name);
         assert!(!grams.is_empty(), "no fixture {name}");
@@ -181,7 +191,11 @@ mod tests {
         let local: SocketAddr = local.parse().unwrap();
         Socket {
             proto: Proto::Tcp,
-            family: if local.is_ipv4() { Family::V4 } else { Family::V6 },
+            family: if local.is_ipv4() {
+                Family::V4
+            } else {
+                Family::V6
+            },
             state,
             local,
             remote: remote.parse().unwrap(),
@@ -189,7 +203,11 @@ mod tests {
             send_q: q.1,
             uid: 0,
             inode,
-            owners: Owners::None(if inode == 0 { Unattributed::NoInode } else { Unattributed::NotFound }),
+            owners: Owners::None(if inode == 0 {
+                Unattributed::NoInode
+            } else {
+                Unattributed::NotFound
+            }),
         }
     }
 
@@ -202,19 +220,97 @@ mod tests {
             sock(Listen, &format!("{l}:7000"), any, (1, 7), 672_524),
             sock(Listen, &format!("{l}:7005"), any, (1, 0), 672_546),
             sock(Listen, &format!("{l}:7004"), any, (0, 16), 672_544),
-            sock(Established, &format!("{l}:59774"), &format!("{l}:7000"), (0, 0), 672_525),
-            sock(Established, &format!("{l}:59788"), &format!("{l}:7000"), (0, 0), 672_532),
-            sock(Established, &format!("{l}:7005"), &format!("{l}:33536"), (0, 0), 0),
-            sock(Established, &format!("{l}:58386"), &format!("{l}:7003"), (0, 0), 672_542),
-            sock(Established, &format!("{l}:53714"), &format!("{l}:7004"), (0, 0), 672_545),
-            sock(Established, &format!("{l}:7000"), &format!("{l}:59788"), (0, 0), 0),
-            sock(CloseWait, &format!("{l}:7001"), &format!("{l}:44388"), (1, 0), 672_537),
-            sock(Established, &format!("{l}:33536"), &format!("{l}:7005"), (0, 0), 672_547),
-            sock(SynSent, &format!("{l}:33540"), &format!("{l}:7005"), (0, 1), 672_548),
-            sock(SynRecv, &format!("{l}:7004"), &format!("{l}:53714"), (0, 0), 0),
-            sock(Established, &format!("{l}:7000"), &format!("{l}:59774"), (100, 0), 672_526),
-            sock(TimeWait, &format!("{l}:44376"), &format!("{l}:7001"), (0, 0), 0),
-            sock(FinWait2, &format!("{l}:44388"), &format!("{l}:7001"), (0, 0), 0),
+            sock(
+                Established,
+                &format!("{l}:59774"),
+                &format!("{l}:7000"),
+                (0, 0),
+                672_525,
+            ),
+            sock(
+                Established,
+                &format!("{l}:59788"),
+                &format!("{l}:7000"),
+                (0, 0),
+                672_532,
+            ),
+            sock(
+                Established,
+                &format!("{l}:7005"),
+                &format!("{l}:33536"),
+                (0, 0),
+                0,
+            ),
+            sock(
+                Established,
+                &format!("{l}:58386"),
+                &format!("{l}:7003"),
+                (0, 0),
+                672_542,
+            ),
+            sock(
+                Established,
+                &format!("{l}:53714"),
+                &format!("{l}:7004"),
+                (0, 0),
+                672_545,
+            ),
+            sock(
+                Established,
+                &format!("{l}:7000"),
+                &format!("{l}:59788"),
+                (0, 0),
+                0,
+            ),
+            sock(
+                CloseWait,
+                &format!("{l}:7001"),
+                &format!("{l}:44388"),
+                (1, 0),
+                672_537,
+            ),
+            sock(
+                Established,
+                &format!("{l}:33536"),
+                &format!("{l}:7005"),
+                (0, 0),
+                672_547,
+            ),
+            sock(
+                SynSent,
+                &format!("{l}:33540"),
+                &format!("{l}:7005"),
+                (0, 1),
+                672_548,
+            ),
+            sock(
+                SynRecv,
+                &format!("{l}:7004"),
+                &format!("{l}:53714"),
+                (0, 0),
+                0,
+            ),
+            sock(
+                Established,
+                &format!("{l}:7000"),
+                &format!("{l}:59774"),
+                (100, 0),
+                672_526,
+            ),
+            sock(
+                TimeWait,
+                &format!("{l}:44376"),
+                &format!("{l}:7001"),
+                (0, 0),
+                0,
+            ),
+            sock(
+                FinWait2,
+                &format!("{l}:44388"),
+                &format!("{l}:7001"),
+                (0, 0),
+                0,
+            ),
         ];
         assert_eq!(decode_fixture("tcp4", Proto::Tcp), expected);
     }
@@ -226,7 +322,13 @@ mod tests {
             sock(Listen, "[::1]:7002", "[::]:0", (0, 16), 672_538),
             sock(Listen, &format!("{m}:7003"), "[::]:0", (0, 16), 672_541),
             sock(Established, "[::1]:7002", "[::1]:45026", (0, 0), 672_540),
-            sock(Established, &format!("{m}:7003"), &format!("{m}:58386"), (0, 0), 672_543),
+            sock(
+                Established,
+                &format!("{m}:7003"),
+                &format!("{m}:58386"),
+                (0, 0),
+                672_543,
+            ),
             sock(Established, "[::1]:45026", "[::1]:7002", (0, 0), 672_539),
         ];
         let got = decode_fixture("tcp6", Proto::Tcp);
@@ -237,12 +339,27 @@ mod tests {
     #[test]
     fn recorded_udp_dumps_decode() {
         let v4 = decode_fixture("udp4", Proto::Udp);
-        let keys: Vec<_> = v4.iter().map(|s| (s.state, s.local.port(), s.remote, s.recv_q, s.inode)).collect();
+        let keys: Vec<_> = v4
+            .iter()
+            .map(|s| (s.state, s.local.port(), s.remote, s.recv_q, s.inode))
+            .collect();
         assert_eq!(
             keys,
             vec![
-                (TcpState::Close, 7100, "0.0.0.0:0".parse().unwrap(), 832, 672_549),
-                (TcpState::Established, 7101, "127.0.0.1:7100".parse().unwrap(), 0, 672_550),
+                (
+                    TcpState::Close,
+                    7100,
+                    "0.0.0.0:0".parse().unwrap(),
+                    832,
+                    672_549
+                ),
+                (
+                    TcpState::Established,
+                    7101,
+                    "127.0.0.1:7100".parse().unwrap(),
+                    0,
+                    672_550
+                ),
             ]
         );
         assert!(v4.iter().all(|s| s.proto == Proto::Udp));
@@ -272,18 +389,38 @@ mod tests {
                     u64::from(h.inode),
                 ));
             }
-            rest = rest.get((msg.header.length as usize + 3) & !3..).unwrap_or(&[]);
+            rest = rest
+                .get((msg.header.length as usize + 3) & !3..)
+                .unwrap_or(&[]);
         }
         out
     }
 
     #[test]
     fn hand_decoder_agrees_with_the_crate_parser() {
-        for (name, proto) in [("tcp4", Proto::Tcp), ("tcp6", Proto::Tcp), ("udp4", Proto::Udp), ("udp6", Proto::Udp)] {
-            let oracle: Vec<_> = datagrams(name).iter().flat_map(|g| crate_decode(g)).collect();
+        for (name, proto) in [
+            ("tcp4", Proto::Tcp),
+            ("tcp6", Proto::Tcp),
+            ("udp4", Proto::Udp),
+            ("udp6", Proto::Udp),
+        ] {
+            let oracle: Vec<_> = datagrams(name)
+                .iter()
+                .flat_map(|g| crate_decode(g))
+                .collect();
             let mine: Vec<_> = decode_fixture(name, proto)
                 .iter()
-                .map(|s| (s.state as u8, s.local, s.remote, s.recv_q, s.send_q, s.uid, s.inode))
+                .map(|s| {
+                    (
+                        s.state as u8,
+                        s.local,
+                        s.remote,
+                        s.recv_q,
+                        s.send_q,
+                        s.uid,
+                        s.inode,
+                    )
+                })
                 .collect();
             assert!(!mine.is_empty());
             assert_eq!(mine, oracle, "{name}");
@@ -303,7 +440,7 @@ mod tests {
         m
     }
 
-    /// A valid inet_diag_msg payload: TCP v4 ESTABLISHED 127.0.0.1:80 -> 127.0.0.1:40000.
+    /// A valid `inet_diag_msg` payload: TCP v4 ESTABLISHED 127.0.0.1:80 -> 127.0.0.1:40000.
     fn diag_payload() -> Vec<u8> {
         let mut p = vec![0u8; INET_DIAG_MSG_LEN];
         p[0] = AF_INET;
@@ -346,22 +483,48 @@ mod tests {
         let mut out = Vec::new();
         let mut error = (-libc::EPERM).to_ne_bytes().to_vec();
         error.extend_from_slice(&[0; 16]);
-        assert_eq!(errno_of(decode_messages(&nlmsg(NLMSG_ERROR, 0, &error), Proto::Tcp, &mut out)), Some(libc::EPERM));
+        assert_eq!(
+            errno_of(decode_messages(
+                &nlmsg(NLMSG_ERROR, 0, &error),
+                Proto::Tcp,
+                &mut out
+            )),
+            Some(libc::EPERM)
+        );
         let done_err = (-libc::ENOMEM).to_ne_bytes();
-        assert_eq!(errno_of(decode_messages(&nlmsg(NLMSG_DONE, 2, &done_err), Proto::Tcp, &mut out)), Some(libc::ENOMEM));
+        assert_eq!(
+            errno_of(decode_messages(
+                &nlmsg(NLMSG_DONE, 2, &done_err),
+                Proto::Tcp,
+                &mut out
+            )),
+            Some(libc::ENOMEM)
+        );
         // An error after good messages still fails the buffer.
         let mut buf = nlmsg(SOCK_DIAG_BY_FAMILY, 2, &diag_payload());
         buf.extend(nlmsg(NLMSG_ERROR, 0, &error));
         assert!(decode_messages(&buf, Proto::Tcp, &mut out).is_err());
         // DONE with 0 or with no payload ends the dump; an ACK (error 0) is skipped.
-        assert!(decode_messages(&nlmsg(NLMSG_DONE, 2, &0i32.to_ne_bytes()), Proto::Tcp, &mut out).unwrap());
+        assert!(
+            decode_messages(
+                &nlmsg(NLMSG_DONE, 2, &0i32.to_ne_bytes()),
+                Proto::Tcp,
+                &mut out
+            )
+            .unwrap()
+        );
         assert!(decode_messages(&nlmsg(NLMSG_DONE, 2, &[]), Proto::Tcp, &mut out).unwrap());
         assert!(!decode_messages(&nlmsg(NLMSG_ERROR, 0, &[0; 20]), Proto::Tcp, &mut out).unwrap());
     }
 
     #[test]
     fn malformed_messages_are_decode_errors() {
-        let is_decode = |buf: &[u8]| matches!(decode_messages(buf, Proto::Tcp, &mut Vec::new()), Err(SourceError::Decode(_)));
+        let is_decode = |buf: &[u8]| {
+            matches!(
+                decode_messages(buf, Proto::Tcp, &mut Vec::new()),
+                Err(SourceError::Decode(_))
+            )
+        };
         let good = nlmsg(SOCK_DIAG_BY_FAMILY, 2, &diag_payload());
         let mut short_len = good.clone();
         short_len[..4].copy_from_slice(&8u32.to_ne_bytes());
@@ -369,15 +532,31 @@ mod tests {
         let mut long_len = good.clone();
         long_len[..4].copy_from_slice(&1000u32.to_ne_bytes());
         assert!(is_decode(&long_len), "length past the buffer");
-        assert!(is_decode(&nlmsg(SOCK_DIAG_BY_FAMILY, 2, &diag_payload()[..40])), "short inet_diag_msg");
-        assert!(is_decode(&nlmsg(NLMSG_ERROR, 0, &[1, 2])), "short NLMSG_ERROR");
+        assert!(
+            is_decode(&nlmsg(SOCK_DIAG_BY_FAMILY, 2, &diag_payload()[..40])),
+            "short inet_diag_msg"
+        );
+        assert!(
+            is_decode(&nlmsg(NLMSG_ERROR, 0, &[1, 2])),
+            "short NLMSG_ERROR"
+        );
         assert!(is_decode(&nlmsg(NLMSG_OVERRUN, 0, &[])), "overrun");
         assert!(is_decode(&nlmsg(99, 0, &[])), "unknown type");
-        assert!(is_decode(&nlmsg(SOCK_DIAG_BY_FAMILY, 2 | NLM_F_DUMP_INTR, &diag_payload())), "interrupted dump");
+        assert!(
+            is_decode(&nlmsg(
+                SOCK_DIAG_BY_FAMILY,
+                2 | NLM_F_DUMP_INTR,
+                &diag_payload()
+            )),
+            "interrupted dump"
+        );
         for (at, v) in [(0, 99u8), (1, 0), (1, 14), (1, 255)] {
             let mut p = diag_payload();
             p[at] = v;
-            assert!(is_decode(&nlmsg(SOCK_DIAG_BY_FAMILY, 2, &p)), "byte {at} = {v}");
+            assert!(
+                is_decode(&nlmsg(SOCK_DIAG_BY_FAMILY, 2, &p)),
+                "byte {at} = {v}"
+            );
         }
     }
 
