@@ -70,29 +70,33 @@ impl SockDiag {
         states: u32,
         out: &mut Vec<Socket>,
     ) -> Result<(), SourceError> {
+        self.seq = self.seq.wrapping_add(1);
+        let request = build_request(proto, family, states, self.seq);
+        self.run(&request, proto, out)
+    }
+
+    /// Send one dump request and decode its whole answer; on error, restore `out`.
+    fn run(
+        &mut self,
+        request: &[u8],
+        proto: Proto,
+        out: &mut Vec<Socket>,
+    ) -> Result<(), SourceError> {
         if self.stale {
             self.socket = open_socket()?;
             self.stale = false;
         }
         let before = out.len();
-        self.seq = self.seq.wrapping_add(1);
-        let result = self
-            .send_request(proto, family, states)
-            .and_then(|()| self.receive(proto, out));
+        let result = match self.socket.send(request, 0) {
+            Ok(n) if n == request.len() => self.receive(proto, out),
+            Ok(_) => Err(netlink_err("send", io::ErrorKind::WriteZero.into())),
+            Err(e) => Err(netlink_err("send", e)),
+        };
         if result.is_err() {
             out.truncate(before);
             self.stale = true;
         }
         result
-    }
-
-    fn send_request(&self, proto: Proto, family: Family, states: u32) -> Result<(), SourceError> {
-        let request = build_request(proto, family, states, self.seq);
-        match self.socket.send(&request, 0) {
-            Ok(n) if n == request.len() => Ok(()),
-            Ok(_) => Err(netlink_err("send", io::ErrorKind::WriteZero.into())),
-            Err(e) => Err(netlink_err("send", e)),
-        }
     }
 
     fn receive(&mut self, proto: Proto, out: &mut Vec<Socket>) -> Result<(), SourceError> {
@@ -210,7 +214,7 @@ mod tests {
     use super::*;
     use crate::model::TcpState;
     use std::net::{TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsRawFd, FromRawFd};
 
     #[test]
     fn request_matches_what_ss_sends() {
@@ -230,6 +234,71 @@ mod tests {
             &r6[16..24],
             &[AF_INET6, IPPROTO_UDP, 0, 0, 0xff, 0xff, 0xff, 0xff]
         );
+    }
+
+    #[test]
+    fn kernel_refusal_is_an_error_and_the_next_dump_works() {
+        let mut diag = SockDiag::open().unwrap();
+        let mut out = Vec::new();
+        diag.dump(Proto::Tcp, Family::V4, ALL_STATES, &mut out)
+            .unwrap();
+        let before = out.clone();
+        // IPPROTO_RAW (255) has no sock_diag handler: the kernel answers NLMSG_ERROR.
+        let mut request = build_request(Proto::Tcp, Family::V4, ALL_STATES, 99);
+        request[17] = 255;
+        match diag.run(&request, Proto::Tcp, &mut out) {
+            Err(SourceError::Netlink { source, .. }) => assert!(source.raw_os_error().is_some()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(out, before, "a failed dump leaves `out` as it was");
+        assert!(diag.stale);
+        diag.dump(Proto::Udp, Family::V4, ALL_STATES, &mut out)
+            .unwrap();
+        assert!(!diag.stale);
+    }
+
+    #[test]
+    fn bound_only_tcp_socket_appears_with_all_states_only() {
+        // A TCP socket bound to loopback that neither listens nor connects.
+        // SAFETY: plain socket calls on a fd we own, with a sockaddr_in of the right size.
+        let (fd, port) = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0);
+            let mut sa: libc::sockaddr_in = std::mem::zeroed();
+            sa.sin_family = libc::AF_INET as libc::sa_family_t;
+            sa.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+            let len = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            assert_eq!(libc::bind(fd, (&raw const sa).cast(), len), 0);
+            let mut len = len;
+            assert_eq!(libc::getsockname(fd, (&raw mut sa).cast(), &raw mut len), 0);
+            (
+                std::os::fd::OwnedFd::from_raw_fd(fd),
+                u16::from_be(sa.sin_port),
+            )
+        };
+        let mut diag = SockDiag::open().unwrap();
+        let find = |diag: &mut SockDiag, states| {
+            let mut out = Vec::new();
+            diag.dump(Proto::Tcp, Family::V4, states, &mut out).unwrap();
+            out.into_iter().find(|s| s.local.port() == port)
+        };
+        // The kernel reports it as CLOSE (bit 13 only selects it), like newer `ss -a`.
+        let bound = find(&mut diag, ALL_STATES).expect("bound socket with ALL_STATES");
+        assert_eq!(bound.state, TcpState::Close);
+        assert_eq!(find(&mut diag, TABLE_STATES), None);
+        let mut proc = Vec::new();
+        crate::source::procnet::read_table(
+            std::path::Path::new("/proc"),
+            Proto::Tcp,
+            Family::V4,
+            &mut proc,
+        )
+        .unwrap();
+        assert!(
+            proc.iter().all(|s| s.local.port() != port),
+            "/proc/net/tcp never lists it"
+        );
+        drop(fd);
     }
 
     #[test]
