@@ -16,6 +16,7 @@ trap cleanup EXIT
 log() { echo "[$preset] $*" >&2; }
 
 echo "$PORTSIDE_LOADGEN_READY" >"$dir/ready.txt"
+cat /proc/loadavg >"$dir/loadavg.txt"
 ss -tanH | awk '{c[$1]++} END {for (k in c) print k, c[k]}' | sort >"$dir/census.txt"
 # How many sockets portside itself sees: a zero means its sampler is not there yet.
 "$PORTSIDE" --once --format json -t 2>/dev/null | jq '.sockets | length' >"$dir/portside-sockets.txt" || echo "error" >"$dir/portside-sockets.txt"

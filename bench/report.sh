@@ -10,7 +10,12 @@ presets=("$@")
 median() { [ -f "$1" ] && jq -r '.results[0].median' "$1" || true; }
 # a / b with 2 decimals, or "n/a".
 ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || a == "null" || b == "null" || b + 0 == 0) print "n/a"; else printf "%.2fx", a / b }'; }
-ms() { awk -v s="${1:-}" 'BEGIN { if (s == "" || s == "null") print "n/a"; else printf "%.1f ms", s * 1000 }'; }
+# hyperfine's mean CPU time (user + system) of one run, in seconds.
+cpu() { [ -f "$1" ] && jq -r '.results[0] | .user + .system' "$1" || true; }
+# Seconds as "12.3 ms" or "2.41 s".
+ms() { awk -v s="${1:-}" 'BEGIN { if (s == "" || s == "null") print "n/a"; else if (s >= 1) printf "%.2f s", s; else printf "%.1f ms", s * 1000 }'; }
+# One cold cell: wall median, then CPU time.
+cell() { local w c; w=$(median "$1"); c=$(cpu "$1"); if [ -z "$w" ]; then echo n/a; else echo "$(ms "$w") (cpu $(ms "$c"))"; fi; }
 verdict() { awk -v r="${1%x}" -v t="$2" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 <= t) print "met"; else print "missed" }'; }
 # Whether portside saw the namespace's sockets; its figures mean nothing otherwise.
 sees() { awk '$1 + 0 > 0 { ok = 1 } END { exit !ok }' "$out/$1/portside-sockets.txt" 2>/dev/null; }
@@ -32,7 +37,9 @@ for p in "${presets[@]}"; do
     echo "| $p | $(field listen "$r") | $(field established "$r") | $(field time_wait "$r") | $(field close_wait "$r") | $(field other "$r") | $(field total "$r") | $(awk -v m="$(field build_ms "$r")" 'BEGIN{printf "%.1f s", m/1000}') | $(field servers "$r")+$(field clients "$r") | $(cat "$out/$p/portside-sockets.txt" 2>/dev/null || echo n/a) |"
 done
 echo
-echo "## Cold: one fresh process, output to /dev/null (hyperfine median of $RUNS runs)"
+echo "## Cold: one fresh process, output to /dev/null"
+echo
+echo "Wall-clock median of $RUNS runs (hyperfine), and in brackets the mean CPU time (user + system) of one run, which other load on the machine disturbs less. Load average at the start of each preset: $(for p in "${presets[@]}"; do printf '%s: %s; ' "$p" "$(cut -d' ' -f1-3 "$out/$p/loadavg.txt" 2>/dev/null || echo n/a)"; done)"
 echo
 echo "| preset | portside --once --format json | ss -tan | ss -tanp | netstat -tanp | lsof -nP -iTCP | once / ss -tan (target <= 2.0x) | once / ss -tanp (1k target <= 1.0x) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -46,18 +53,23 @@ for p in "${presets[@]}"; do
     r2=$(ratio "$once" "$tanp")
     t2=""
     [ "$p" = 1k ] && t2=" ($(check "$r2" 1.0 "$p"))"
-    echo "| $p | $(ms "$once") | $(ms "$tan") | $(ms "$tanp") | $(ms "$(median "$d/cold-netstat-tanp.json")") | $(ms "$(median "$d/cold-lsof.json")") | $r1 ($(check "$r1" 2.0 "$p")) | $r2$t2 |"
+    echo "| $p | $(cell "$d/cold-portside-once.json") | $(cell "$d/cold-ss-tan.json") | $(cell "$d/cold-ss-tanp.json") | $(cell "$d/cold-netstat-tanp.json") | $(cell "$d/cold-lsof.json") | $r1 ($(check "$r1" 2.0 "$p")) | $r2$t2 |"
 done
 echo
-echo "Ratios of the others to \`ss -tan\`:"
+echo "Ratios to \`ss -tan\`, wall median (CPU time):"
 echo
-echo "| preset | ss -tanp | netstat -tanp | lsof -nP -iTCP |"
-echo "|---|---:|---:|---:|"
+echo "| preset | portside --once | ss -tanp | netstat -tanp | lsof -nP -iTCP |"
+echo "|---|---:|---:|---:|---:|"
 for p in "${presets[@]}"; do
     d=$out/$p
     [ -d "$d" ] || continue
     tan=$(median "$d/cold-ss-tan.json")
-    echo "| $p | $(ratio "$(median "$d/cold-ss-tanp.json")" "$tan") | $(ratio "$(median "$d/cold-netstat-tanp.json")" "$tan") | $(ratio "$(median "$d/cold-lsof.json")" "$tan") |"
+    ctan=$(cpu "$d/cold-ss-tan.json")
+    row="| $p"
+    for t in portside-once ss-tanp netstat-tanp lsof; do
+        row="$row | $(ratio "$(median "$d/cold-$t.json")" "$tan") ($(ratio "$(cpu "$d/cold-$t.json")" "$ctan"))"
+    done
+    echo "$row |"
 done
 echo
 echo "## Steady state: one sampler, \`portside --group --format json --count $((TICKS + 1)) --interval 0\`"

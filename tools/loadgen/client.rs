@@ -213,7 +213,7 @@ impl Client {
 }
 
 /// Close half-closed sockets once the server has acked their FIN (state `FIN_WAIT2`, bounded
-/// wait). Closed earlier, an ACK that arrives while close() still holds the socket leaves
+/// wait). Closed earlier, an ACK that arrives while `close()` still holds the socket leaves
 /// a full socket whose short `TCP_LINGER2` ends in a RST, killing the server's `CLOSE_WAIT` end;
 /// closed in `FIN_WAIT2`, it becomes a timewait entry that expires silently.
 fn close_in_fin_wait2(sockets: &mut Vec<TcpStream>) {
