@@ -1,0 +1,204 @@
+//! TIME_WAIT analysis: who closed first, where the TIME_WAIT sockets point, and how much of
+//! the kernel's ephemeral port range each destination uses.
+//!
+//! The side that closes a TCP connection first keeps it in TIME_WAIT for 60 s. TIME_WAIT on
+//! a port with a listener means the server closed first (harmless but memory); on a port
+//! without one it means we were the client, and each socket holds an ephemeral port: toward
+//! one destination (source address, remote address:port) the kernel has only
+//! `ip_local_port_range` ports, after which `connect()` fails with EADDRNOTAVAIL.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::analysis::insight::Insight;
+use crate::analysis::ports::top_counts;
+use crate::model::{Proto, Snapshot, TcpState};
+
+/// TIME_WAIT sockets split by who closed first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWaitSplit {
+    /// On a local port with a listener: the server closed first.
+    pub server_side: u32,
+    /// On a local port without a listener: we were the client and closed first.
+    pub client_side: u32,
+}
+
+impl TimeWaitSplit {
+    pub fn total(&self) -> u32 {
+        self.server_side + self.client_side
+    }
+}
+
+/// Where outbound connections go: the source address and the remote endpoint. Each
+/// destination has its own pool of ephemeral ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Destination {
+    pub local_ip: IpAddr,
+    pub remote: SocketAddr,
+}
+
+/// Ephemeral ports used toward one destination, against the size of the kernel's range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EphemeralUse {
+    pub destination: Destination,
+    /// TCP sockets toward the destination, any state, whose local port is in the ephemeral
+    /// range and has no listener: exactly the distinct local ports in use (one per 4-tuple).
+    pub used: u32,
+    /// Ports in `ip_local_port_range`.
+    pub range_size: u32,
+}
+
+impl EphemeralUse {
+    /// `used` in percent of the range; `None` for an empty range.
+    pub fn percent(&self) -> Option<f64> {
+        (self.range_size > 0).then(|| 100.0 * f64::from(self.used) / f64::from(self.range_size))
+    }
+}
+
+/// Number of ports in an inclusive range `(low, high)`; 0 if `high < low`.
+pub fn range_size((low, high): (u16, u16)) -> u32 {
+    if high < low {
+        0
+    } else {
+        u32::from(high) - u32::from(low) + 1
+    }
+}
+
+/// TIME_WAIT on one local port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortTimeWait {
+    pub port: u16,
+    pub count: u32,
+    /// The port has a listener: these are server-side TIME_WAIT.
+    pub listening: bool,
+}
+
+/// Everything the TIME_WAIT panel and `--once --group` print, for one snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeWaitReport {
+    /// TCP sockets in TIME_WAIT.
+    pub total: u32,
+    pub split: TimeWaitSplit,
+    /// Local ports with the most TIME_WAIT, most first.
+    pub by_local_port: Vec<PortTimeWait>,
+    /// Remote addresses with the most TIME_WAIT, most first.
+    pub by_remote_addr: Vec<(IpAddr, u32)>,
+    /// Remote address:port pairs with the most TIME_WAIT, most first.
+    pub by_remote: Vec<(SocketAddr, u32)>,
+    /// Destinations using the most ephemeral ports (all states), most first.
+    pub ephemeral: Vec<EphemeralUse>,
+    /// The kernel's ephemeral range the percentages refer to, inclusive.
+    pub ephemeral_range: (u16, u16),
+}
+
+impl TimeWaitReport {
+    /// Build the report, keeping the `top` largest of each breakdown. `snapshot` must be
+    /// the one last passed to `insight.update`; the over-time series is
+    /// `insight.history().state_series(Proto::Tcp, TcpState::TimeWait)`.
+    pub fn build(insight: &Insight, snapshot: &Snapshot, top: usize) -> TimeWaitReport {
+        let mut by_addr: HashMap<IpAddr, u32> = HashMap::new();
+        let mut by_remote: HashMap<SocketAddr, u32> = HashMap::new();
+        for s in &snapshot.sockets {
+            if s.proto == Proto::Tcp && s.state == TcpState::TimeWait {
+                *by_addr.entry(s.remote.ip()).or_default() += 1;
+                *by_remote.entry(s.remote).or_default() += 1;
+            }
+        }
+        let tw_ports = insight
+            .ports()
+            .rows()
+            .iter()
+            .filter(|r| r.key.proto == Proto::Tcp && r.count(TcpState::TimeWait) > 0)
+            .map(|r| (r.key.port, r.count(TcpState::TimeWait)));
+        let by_local_port = top_counts(tw_ports, top)
+            .into_iter()
+            .map(|(port, count)| PortTimeWait {
+                port,
+                count,
+                listening: insight.listening().contains(Proto::Tcp, port),
+            })
+            .collect();
+        let split = insight.time_wait();
+        TimeWaitReport {
+            total: split.total(),
+            split,
+            by_local_port,
+            by_remote_addr: top_counts(by_addr.into_iter(), top),
+            by_remote: top_counts(by_remote.into_iter(), top),
+            ephemeral: insight.ephemeral_top(top),
+            ephemeral_range: insight.ephemeral_range(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::testing::{at, snapshot, tcp};
+    use crate::model::Socket;
+
+    fn from(local: &str, state: TcpState, remote: &str) -> Socket {
+        let mut s = tcp(state, 0, remote);
+        s.local = local.parse().unwrap();
+        s
+    }
+
+    #[test]
+    fn range_sizes() {
+        assert_eq!(range_size((32768, 60999)), 28232);
+        assert_eq!(range_size((1024, 65535)), 64512);
+        assert_eq!(range_size((5000, 5000)), 1);
+        assert_eq!(range_size((6000, 5000)), 0);
+        let u = EphemeralUse {
+            destination: Destination {
+                local_ip: "127.0.0.1".parse().unwrap(),
+                remote: "127.0.0.1:5432".parse().unwrap(),
+            },
+            used: 23004,
+            range_size: 28232,
+        };
+        assert_eq!(format!("{:.0}", u.percent().unwrap()), "81");
+        assert_eq!(EphemeralUse { range_size: 0, ..u }.percent(), None);
+    }
+
+    #[test]
+    fn report_splits_sides_and_ranks_destinations() {
+        let mut sockets = vec![
+            from("0.0.0.0:80", TcpState::Listen, "0.0.0.0:0"),
+            from("10.0.0.1:80", TcpState::TimeWait, "10.9.0.1:40000"),
+            from("10.0.0.1:80", TcpState::TimeWait, "10.9.0.2:40000"),
+            // Outbound to the database: two TIME_WAIT, one ESTAB, one outside the range.
+            from("10.0.0.1:33000", TcpState::TimeWait, "10.5.0.5:5432"),
+            from("10.0.0.1:33001", TcpState::TimeWait, "10.5.0.5:5432"),
+            from("10.0.0.1:33002", TcpState::Established, "10.5.0.5:5432"),
+            from("10.0.0.1:20000", TcpState::Established, "10.5.0.5:5432"),
+            // Same destination from another source address: a separate pool.
+            from("10.0.0.2:33000", TcpState::Established, "10.5.0.5:5432"),
+        ];
+        sockets.push(from("10.0.0.1:33003", TcpState::TimeWait, "10.5.0.6:443"));
+        let mut snap = snapshot(at(0), sockets);
+        snap.ephemeral_range = (33000, 33099); // 100 ports: percentages are counts
+        let mut insight = Insight::default();
+        insight.update(&snap);
+        let r = TimeWaitReport::build(&insight, &snap, 2);
+
+        assert_eq!(r.total, 5);
+        assert_eq!(r.split, TimeWaitSplit { server_side: 2, client_side: 3 });
+        assert_eq!(
+            r.by_local_port,
+            vec![
+                PortTimeWait { port: 80, count: 2, listening: true },
+                PortTimeWait { port: 33000, count: 1, listening: false },
+            ]
+        );
+        assert_eq!(r.by_remote_addr, vec![("10.5.0.5".parse().unwrap(), 2), ("10.5.0.6".parse().unwrap(), 1)]);
+        assert_eq!(r.by_remote[0], ("10.5.0.5:5432".parse().unwrap(), 2));
+        assert_eq!(r.ephemeral.len(), 2);
+        let db = r.ephemeral[0];
+        assert_eq!(db.destination.local_ip, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(db.destination.remote, "10.5.0.5:5432".parse().unwrap());
+        assert_eq!((db.used, db.range_size), (3, 100));
+        assert_eq!(db.percent(), Some(3.0));
+        assert_eq!(r.ephemeral_range, (33000, 33099));
+    }
+}
