@@ -130,16 +130,21 @@ impl Alert {
         let (scope, rest) = match rest.strip_prefix(':') {
             Some(after) => {
                 let end = after
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '*'))
+                    .find(|c: char| !(c.is_ascii_digit() || c == '*'))
                     .unwrap_or(after.len());
+                let word = after.find(char::is_whitespace).unwrap_or(after.len());
                 let token = &after[..end];
-                let part = &rest[..=end];
                 let scope = match token {
                     "*" => Scope::EachPort,
-                    "" => return Err(fail(part, "expected a port or '*' after ':'".into())),
-                    t => match t.parse::<u16>() {
+                    "" if word == 0 => {
+                        return Err(fail(":", "expected a port or '*' after ':'".into()));
+                    }
+                    _ => match token.parse::<u16>() {
                         Ok(p) if p > 0 => Scope::Port(p),
-                        _ => return Err(fail(part, format!("'{part}' is not a port (1-65535)"))),
+                        _ => {
+                            let part = &rest[..=end.max(word)];
+                            return Err(fail(part, format!("'{part}' is not a port (1-65535)")));
+                        }
                     },
                 };
                 (scope, after[end..].trim_start())
@@ -155,10 +160,18 @@ impl Alert {
             names.join(", ")
         };
         if name.is_empty() {
-            return Err(fail(rest, format!("'{rest}': expected a kind ({})", kinds())));
+            let message = if rest.is_empty() {
+                format!("expected a kind ({})", kinds())
+            } else {
+                format!("'{rest}': expected a kind ({})", kinds())
+            };
+            return Err(fail(rest, message));
         }
         let Some(kind) = AlertKind::from_name(name) else {
-            return Err(fail(name, format!("unknown kind '{name}' (expected {})", kinds())));
+            return Err(fail(
+                name,
+                format!("unknown kind '{name}' (expected {})", kinds()),
+            ));
         };
         let rest = rest[end..].trim_start();
         let (op, rest) = if let Some(r) = rest.strip_prefix(">=") {
@@ -170,12 +183,18 @@ impl Alert {
             return Err(if op.is_empty() {
                 fail(rest, format!("expected '>' or '>=' after '{name}'"))
             } else {
-                fail(&op, format!("operator '{op}' is not supported (use > or >=)"))
+                fail(
+                    &op,
+                    format!("operator '{op}' is not supported (use > or >=)"),
+                )
             });
         };
         let value = rest.trim();
         if value.is_empty() {
-            return Err(fail(value, format!("expected a threshold after '{}'", op.symbol())));
+            return Err(fail(
+                value,
+                format!("expected a threshold after '{}'", op.symbol()),
+            ));
         }
         let threshold = if let Some(number) = value.strip_suffix('%') {
             if !kind.takes_percent() {
@@ -267,10 +286,16 @@ impl fmt::Display for Alert {
 /// - `accept_queue>=90%`: a full queue drops connections (ListenOverflows);
 /// - `ephemeral>70%`: leaves headroom before EADDRNOTAVAIL.
 pub fn default_alerts() -> Vec<Alert> {
-    ["time_wait>20000", ":* close_wait>100", "syn_recv>1000", "accept_queue>=90%", "ephemeral>70%"]
-        .iter()
-        .filter_map(|e| Alert::parse(e).ok())
-        .collect()
+    [
+        "time_wait>20000",
+        ":* close_wait>100",
+        "syn_recv>1000",
+        "accept_queue>=90%",
+        "ephemeral>70%",
+    ]
+    .iter()
+    .filter_map(|e| Alert::parse(e).ok())
+    .collect()
 }
 
 /// The defaults plus the user's `--alert` expressions; a user rule replaces the default of
@@ -288,3 +313,125 @@ pub fn configure<S: AsRef<str>>(exprs: &[S]) -> Result<Vec<Alert>, AlertError> {
     Ok(alerts)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints_canonically() {
+        let cases = [
+            ("time_wait>5000", "time_wait>5000"),
+            (":443 time_wait>2000", ":443 time_wait>2000"),
+            ("  :443time-wait >= 2_000 ", ":443 time_wait>=2000"),
+            (":* cw>100", ":* close_wait>100"),
+            ("SYN_RECV>1000", "syn_recv>1000"),
+            ("est>=10", "established>=10"),
+            ("accept_queue>80%", "accept_queue>80%"),
+            ("accept_queue>100", "accept_queue>100"),
+            (":* accept_queue>=90.5%", "accept_queue>=90.5%"),
+            (":5432 ephemeral>70%", ":5432 ephemeral>70%"),
+        ];
+        for (input, canonical) in cases {
+            let alert = Alert::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(alert.to_string(), canonical, "{input}");
+            assert_eq!(
+                Alert::parse(canonical).unwrap(),
+                alert,
+                "{input} round-trips"
+            );
+        }
+        let a: Alert = ":443 time_wait>2000".parse().unwrap();
+        assert_eq!(
+            a,
+            Alert {
+                scope: Scope::Port(443),
+                kind: AlertKind::TimeWait,
+                op: Op::Gt,
+                threshold: Threshold::Count(2000)
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_bad_part() {
+        let cases = [
+            ("", "", "empty expression"),
+            ("time_wiat>5", "time_wiat", "unknown kind 'time_wiat'"),
+            ("time_wait<5", "<", "operator '<' is not supported"),
+            ("time_wait=5", "=", "operator '=' is not supported"),
+            ("time_wait 5", "5", "expected '>' or '>=' after 'time_wait'"),
+            ("time_wait>", "", "expected a threshold after '>'"),
+            ("time_wait>abc", "abc", "'abc' is not a whole number"),
+            ("time_wait>-3", "-3", "'-3' is not a whole number"),
+            (
+                "time_wait>80%",
+                "80%",
+                "time_wait takes a count of sockets, not a percent",
+            ),
+            ("accept_queue>120%", "120%", "'120%' is not a percent"),
+            ("ephemeral>x%", "x%", "'x%' is not a percent"),
+            (":99999 time_wait>1", ":99999", "':99999' is not a port"),
+            (":0 time_wait>1", ":0", "':0' is not a port"),
+            (":http time_wait>1", ":http", "':http' is not a port"),
+            (": time_wait>1", ":", "expected a port or '*' after ':'"),
+            (":443", "", "expected a kind"),
+            (">5", ">5", "'>5': expected a kind"),
+            (
+                "time_wait>5 extra",
+                "5 extra",
+                "'5 extra' is not a whole number",
+            ),
+        ];
+        for (input, part, message) in cases {
+            let e = Alert::parse(input).expect_err(input);
+            assert_eq!(e.expr, input);
+            assert_eq!(e.part, part, "{input}: {e}");
+            assert!(e.message.contains(message), "{input}: {}", e.message);
+            assert!(e.to_string().starts_with(&format!("bad alert '{input}': ")));
+        }
+    }
+
+    #[test]
+    fn thresholds_cross_with_the_operator() {
+        let gt = Alert::parse("time_wait>10").unwrap();
+        let ge = Alert::parse("time_wait>=10").unwrap();
+        assert!(!gt.crossed(10.0) && gt.crossed(11.0));
+        assert!(ge.crossed(10.0) && !ge.crossed(9.0));
+        assert!(Alert::parse("accept_queue>=90%").unwrap().crossed(90.0));
+    }
+
+    #[test]
+    fn user_rules_replace_defaults_of_the_same_kind_and_scope() {
+        let defaults: Vec<String> = default_alerts().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            defaults,
+            [
+                "time_wait>20000",
+                ":* close_wait>100",
+                "syn_recv>1000",
+                "accept_queue>=90%",
+                "ephemeral>70%"
+            ]
+        );
+        let alerts = configure(&[
+            "time_wait>5000",
+            ":443 time_wait>2000",
+            ":* accept_queue>80%",
+        ])
+        .unwrap();
+        let names: Vec<String> = alerts.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                ":* close_wait>100",
+                "syn_recv>1000",
+                "ephemeral>70%",
+                "time_wait>5000",
+                ":443 time_wait>2000",
+                "accept_queue>80%",
+            ]
+        );
+        let e = configure(&["close_wait>1", "bogus>1"]).unwrap_err();
+        assert_eq!(e.part, "bogus");
+    }
+}

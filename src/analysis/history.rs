@@ -11,7 +11,7 @@
 //! (10 min, 1 s, 256 ports, 512 listeners: 667 points) the worst case is ~11.7 MB, see
 //! [`History::max_heap_bytes`]. Which ports get a ring is decided in `record_ports`.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::time::{Duration, SystemTime};
 
 use crate::analysis::listeners::{ListenRate, ListenerKey};
@@ -70,7 +70,11 @@ impl HostPoint {
 
     /// ListenOverflows and ListenDrops per second, if the counters were read twice.
     pub fn listen_rate(&self) -> Option<ListenRate> {
-        ListenRate::of(self.listen_overflows, self.listen_drops, self.counters_span_ms)
+        ListenRate::of(
+            self.listen_overflows,
+            self.listen_drops,
+            self.counters_span_ms,
+        )
     }
 }
 
@@ -110,7 +114,10 @@ impl PortHistory {
     }
 
     /// Sockets in `state`, oldest to newest.
-    pub fn series(&self, state: TcpState) -> impl DoubleEndedIterator<Item = u32> + ExactSizeIterator + '_ {
+    pub fn series(
+        &self,
+        state: TcpState,
+    ) -> impl DoubleEndedIterator<Item = u32> + ExactSizeIterator + '_ {
         self.points.iter().map(move |p| p.counts[state.index()])
     }
 
@@ -125,7 +132,8 @@ impl PortHistory {
         let value = |p: PortPoint| i64::from(state.map_or(p.total(), |s| p.counts[s.index()]));
         let (Some(now), Some(oldest)) = (
             self.points.last(),
-            self.points.back(points.min(self.points.len().saturating_sub(1))),
+            self.points
+                .back(points.min(self.points.len().saturating_sub(1))),
         ) else {
             return 0;
         };
@@ -275,12 +283,22 @@ impl History {
         self.candidates.clear();
         for row in table.rows() {
             let total = row.total();
-            if (row.listening || total >= MIN_SOCKETS_TO_TRACK) && !self.ports.contains_key(&row.key)
+            if (row.listening || total >= MIN_SOCKETS_TO_TRACK)
+                && !self.ports.contains_key(&row.key)
             {
                 self.candidates.push(((row.listening, total), row.key));
             }
         }
-        self.candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Only the best `free + replacements` candidates can get in: select, then sort those.
+        let order = |a: &((bool, u32), PortKey), b: &((bool, u32), PortKey)| {
+            b.0.cmp(&a.0).then(a.1.cmp(&b.1))
+        };
+        let keep = self.max_ports.saturating_sub(self.ports.len()) + MAX_REPLACEMENTS_PER_TICK;
+        if self.candidates.len() > keep {
+            self.candidates.select_nth_unstable_by(keep, order);
+            self.candidates.truncate(keep);
+        }
+        self.candidates.sort_unstable_by(order);
         let mut replaced = 0;
         for i in 0..self.candidates.len() {
             let (score, key) = self.candidates[i];
@@ -364,9 +382,17 @@ impl History {
         let listener_entry = size_of::<ListenerKey>() + size_of::<(Ring<u32>, u32)>() + 8;
         self.host.heap_bytes()
             + self.ports.capacity() * map_entry
-            + self.ports.values().map(|h| h.points.heap_bytes()).sum::<usize>()
+            + self
+                .ports
+                .values()
+                .map(|h| h.points.heap_bytes())
+                .sum::<usize>()
             + self.listeners.capacity() * listener_entry
-            + self.listeners.values().map(|(r, _)| r.heap_bytes()).sum::<usize>()
+            + self
+                .listeners
+                .values()
+                .map(|(r, _)| r.heap_bytes())
+                .sum::<usize>()
             + self.candidates.capacity() * size_of::<((bool, u32), PortKey)>()
     }
 
@@ -380,7 +406,8 @@ impl History {
 }
 
 fn beats(candidate: (bool, u32), victim: (bool, u32)) -> bool {
-    candidate.0 && !victim.0 || candidate.0 == victim.0 && u64::from(candidate.1) > 2 * u64::from(victim.1) + 1
+    candidate.0 && !victim.0
+        || candidate.0 == victim.0 && u64::from(candidate.1) > 2 * u64::from(victim.1) + 1
 }
 
 /// Append (or merge into the last point) this tick's row of one tracked port.
@@ -400,14 +427,18 @@ fn append(h: &mut PortHistory, row: Option<&PortRow>, merging: bool) {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::analysis::testing::at;
 
     fn history(max_ports: usize) -> History {
-        History::new(Duration::from_secs(60), Duration::from_secs(1), max_ports, 4)
+        History::new(
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+            max_ports,
+            4,
+        )
     }
 
     /// A table with `(proto port, sockets, listening)` rows, sockets all ESTABLISHED.
@@ -458,13 +489,21 @@ mod tests {
         let news: Vec<u32> = h.host().iter().map(|p| p.new).collect();
         assert_eq!(news, vec![2, 2, 2]);
         let port = h.port(PortKey::new(Proto::Tcp, 80)).unwrap();
-        assert_eq!(port.points().len(), 3, "port series stay aligned with the host");
+        assert_eq!(
+            port.points().len(),
+            3,
+            "port series stay aligned with the host"
+        );
     }
 
     #[test]
     fn listening_and_busy_ports_are_tracked_singletons_are_not() {
         let mut h = history(8);
-        tick(&mut h, 0, &table(&[(80, 0, true), (8080, 5, false), (40001, 1, false)]));
+        tick(
+            &mut h,
+            0,
+            &table(&[(80, 0, true), (8080, 5, false), (40001, 1, false)]),
+        );
         assert_eq!(tracked(&h), vec![80, 8080]);
         let p = h.port(PortKey::new(Proto::Tcp, 80)).unwrap();
         assert!(p.listening);
@@ -473,15 +512,31 @@ mod tests {
     #[test]
     fn budget_prefers_listeners_then_size_and_replaces_with_hysteresis() {
         let mut h = history(2);
-        tick(&mut h, 0, &table(&[(1000, 10, false), (1001, 9, false), (1002, 8, false)]));
+        tick(
+            &mut h,
+            0,
+            &table(&[(1000, 10, false), (1001, 9, false), (1002, 8, false)]),
+        );
         assert_eq!(tracked(&h), vec![1000, 1001]);
         // 1002 grows past twice the weakest: it replaces it. A listener beats any non-listener.
-        tick(&mut h, 1000, &table(&[(1000, 10, false), (1001, 9, false), (1002, 20, false)]));
+        tick(
+            &mut h,
+            1000,
+            &table(&[(1000, 10, false), (1001, 9, false), (1002, 20, false)]),
+        );
         assert_eq!(tracked(&h), vec![1000, 1002]);
-        tick(&mut h, 2000, &table(&[(1000, 10, false), (1002, 20, false), (22, 0, true)]));
+        tick(
+            &mut h,
+            2000,
+            &table(&[(1000, 10, false), (1002, 20, false), (22, 0, true)]),
+        );
         assert_eq!(tracked(&h), vec![22, 1002]);
         // Not clearly stronger: no churn.
-        tick(&mut h, 3000, &table(&[(1002, 20, false), (22, 0, true), (1000, 21, false)]));
+        tick(
+            &mut h,
+            3000,
+            &table(&[(1002, 20, false), (22, 0, true), (1000, 21, false)]),
+        );
         assert_eq!(tracked(&h), vec![22, 1002]);
     }
 
@@ -510,23 +565,34 @@ mod tests {
         row.closed = 2;
         tick(&mut h, 2000, &t);
         h.host_mut().unwrap().span_ms = 2000;
-        let rates: Vec<Option<ConnRate>> =
-            h.port_rates(PortKey::new(Proto::Tcp, 443)).unwrap().collect();
+        let rates: Vec<Option<ConnRate>> = h
+            .port_rates(PortKey::new(Proto::Tcp, 443))
+            .unwrap()
+            .collect();
         assert_eq!(
             rates,
-            vec![Some(ConnRate { new_per_sec: 3.0, closed_per_sec: 1.0 })]
+            vec![Some(ConnRate {
+                new_per_sec: 3.0,
+                closed_per_sec: 1.0
+            })]
         );
     }
 
     #[test]
     fn listener_history_follows_present_listeners_only() {
         let mut h = history(1);
-        let k = |inode| ListenerKey { local: "0.0.0.0:80".parse().unwrap(), inode };
+        let k = |inode| ListenerKey {
+            local: "0.0.0.0:80".parse().unwrap(),
+            inode,
+        };
         for (ms, queue) in [(0, 1), (1000, 5), (1500, 7)] {
             h.begin_tick(at(ms));
             h.record_listeners([(k(1), queue), (k(2), 0)].into_iter());
         }
-        assert_eq!(h.listener_queue(&k(1)).unwrap().iter().collect::<Vec<_>>(), vec![1, 7]);
+        assert_eq!(
+            h.listener_queue(&k(1)).unwrap().iter().collect::<Vec<_>>(),
+            vec![1, 7]
+        );
         h.begin_tick(at(3000));
         h.record_listeners([(k(2), 3)].into_iter());
         assert!(h.listener_queue(&k(1)).is_none());
@@ -538,9 +604,17 @@ mod tests {
         let mut h = history(1);
         h.begin_tick(at(0));
         let keys: Vec<ListenerKey> = (0..10)
-            .map(|i| ListenerKey { local: "0.0.0.0:80".parse().unwrap(), inode: i })
+            .map(|i| ListenerKey {
+                local: "0.0.0.0:80".parse().unwrap(),
+                inode: i,
+            })
             .collect();
         h.record_listeners(keys.iter().map(|k| (*k, 0)));
-        assert_eq!(keys.iter().filter(|k| h.listener_queue(k).is_some()).count(), 4);
+        assert_eq!(
+            keys.iter()
+                .filter(|k| h.listener_queue(k).is_some())
+                .count(),
+            4
+        );
     }
 }

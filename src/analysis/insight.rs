@@ -10,7 +10,7 @@
 //! identities ~2.3 MB at 100k connections, port tables 512 KiB + 64 B per port in use,
 //! ephemeral destinations ~64 B each. [`Insight::heap_bytes`] reports the live figure.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::time::{Duration, SystemTime};
 
 use crate::analysis::history::History;
@@ -51,7 +51,7 @@ pub struct Insight {
     listening: Listening,
     ports: PortTable,
     listeners: Vec<Listener>,
-    destinations: HashMap<Destination, u32, foldhash::fast::RandomState>,
+    destinations: HashMap<Destination, u32>,
     ephemeral_range: (u16, u16),
     states: [[u32; TcpState::COUNT]; 2],
     time_wait: TimeWaitSplit,
@@ -252,11 +252,13 @@ impl Insight {
     /// Ephemeral-port use of every outbound TCP destination now (unordered).
     pub fn ephemeral(&self) -> impl Iterator<Item = EphemeralUse> + '_ {
         let size = range_size(self.ephemeral_range);
-        self.destinations.iter().map(move |(d, &used)| EphemeralUse {
-            destination: *d,
-            used,
-            range_size: size,
-        })
+        self.destinations
+            .iter()
+            .map(move |(d, &used)| EphemeralUse {
+                destination: *d,
+                used,
+                range_size: size,
+            })
     }
 
     /// The `n` destinations using the most ephemeral ports, most first.
@@ -290,3 +292,90 @@ fn clamp_u32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
+#[cfg(test)]
+mod scale;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::testing::{at, snapshot, tcp};
+
+    fn server(ms: u64, clients: &[&str], time_wait: &[&str]) -> Snapshot {
+        let mut sockets = vec![tcp(TcpState::Listen, 443, "0.0.0.0:0")];
+        sockets.extend(clients.iter().map(|c| tcp(TcpState::Established, 443, c)));
+        sockets.extend(time_wait.iter().map(|c| tcp(TcpState::TimeWait, 443, c)));
+        snapshot(at(ms), sockets)
+    }
+
+    #[test]
+    fn counts_states_ports_and_listeners() {
+        let mut insight = Insight::default();
+        let mut s = server(0, &["10.0.0.1:1", "10.0.0.2:1"], &["10.0.0.3:1"]);
+        s.sockets
+            .push(tcp(TcpState::TimeWait, 40000, "10.9.9.9:80"));
+        insight.update(&s);
+        assert_eq!(insight.count(Proto::Tcp, TcpState::Established), 2);
+        assert_eq!(insight.count(Proto::Tcp, TcpState::TimeWait), 2);
+        assert_eq!(
+            insight.time_wait(),
+            TimeWaitSplit {
+                server_side: 1,
+                client_side: 1
+            }
+        );
+        let row = insight.port(PortKey::new(Proto::Tcp, 443)).unwrap();
+        assert!(row.listening);
+        assert_eq!(row.total(), 4);
+        assert_eq!(insight.listeners().len(), 1);
+        assert_eq!(insight.rate(), None, "no rate on the first tick");
+        let tw: Vec<u32> = insight
+            .history()
+            .state_series(Proto::Tcp, TcpState::TimeWait)
+            .collect();
+        assert_eq!(tw, vec![2]);
+    }
+
+    #[test]
+    fn rates_divide_by_the_real_interval() {
+        let mut insight = Insight::default();
+        insight.update(&server(0, &["10.0.0.1:1", "10.0.0.2:1"], &[]));
+        // 2.5 s later: one client closed to TIME_WAIT, one vanished, three arrived.
+        insight.update(&server(
+            2500,
+            &["10.0.0.4:1", "10.0.0.5:1", "10.0.0.6:1"],
+            &["10.0.0.1:1"],
+        ));
+        let rate = insight.port_rate(PortKey::new(Proto::Tcp, 443)).unwrap();
+        assert!((rate.new_per_sec - 1.2).abs() < 1e-9, "{rate:?}");
+        assert!((rate.closed_per_sec - 0.8).abs() < 1e-9, "{rate:?}");
+        let host = insight.rate().unwrap();
+        assert!((host.new_per_sec - 1.2).abs() < 1e-9);
+        let last = insight.history().host().last().unwrap();
+        assert_eq!((last.new, last.closed, last.span_ms), (3, 2, 2500));
+    }
+
+    #[test]
+    fn listen_counters_become_rates() {
+        let mut insight = Insight::default();
+        insight.record_listen_counters(5, 5);
+        assert_eq!(insight.listen_rate(), None, "no snapshot yet");
+        insight.update(&server(0, &[], &[]));
+        insight.record_listen_counters(100, 200);
+        assert_eq!(insight.listen_rate(), None, "one reading is no rate");
+        insight.update(&server(2000, &[], &[]));
+        insight.record_listen_counters(110, 206);
+        let r = insight.listen_rate().unwrap();
+        assert!((r.overflows_per_sec - 5.0).abs() < 1e-9 && (r.drops_per_sec - 3.0).abs() < 1e-9);
+        let point = insight
+            .history()
+            .host()
+            .last()
+            .unwrap()
+            .listen_rate()
+            .unwrap();
+        assert!((point.overflows_per_sec - 5.0).abs() < 1e-9);
+        insight.update(&server(3000, &[], &[]));
+        insight.record_listen_counters(0, 0);
+        assert_eq!(insight.listen_rate(), None, "a counter reset skips a rate");
+    }
+}

@@ -1,7 +1,7 @@
 //! The listener panel's data: one row per listening TCP socket with its accept queue,
 //! the states of the connections on its port, churn, top peers and queue history.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::analysis::insight::Insight;
@@ -183,7 +183,10 @@ mod tests {
         assert!(rate.closed_per_sec.abs() < 1e-9);
         assert_eq!(
             r.top_peers,
-            vec![("10.0.0.1".parse().unwrap(), 3), ("10.0.0.2".parse().unwrap(), 1)]
+            vec![
+                ("10.0.0.1".parse().unwrap(), 3),
+                ("10.0.0.2".parse().unwrap(), 1)
+            ]
         );
         let queue: Vec<u32> = r.queue_history.unwrap().iter().collect();
         assert_eq!(queue, vec![115], "ticks 500 ms apart merge into one point");

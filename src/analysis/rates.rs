@@ -16,15 +16,13 @@
 //! Blind spot: a connection born and gone between two samples without leaving a TIME_WAIT
 //! socket (the peer closed first) is never seen; shorter intervals see more of them.
 //!
-//! Cost: one hash probe per connection per tick into a map kept across ticks (no per-tick
-//! allocation once warm), then one sweep that drops identities not seen this tick. Keys are
-//! 64-bit seeded fingerprints (see [`Fingerprinter`]), values 8 bytes: ~2.3 MB at 100k.
+//! Cost: see [`ConnTracker`]. Identities are compared as 64-bit seeded fingerprints (see
+//! [`Fingerprinter`]).
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use crate::model::{Proto, Snapshot, Socket, TcpState};
-use crate::source::infer::Fingerprinter;
+use crate::source::infer::fingerprint::{Fingerprinter, sort_by_id};
 
 /// What happened to one connection between two snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +51,13 @@ impl ConnRate {
     }
 }
 
-/// What the tracker remembers of a connection: 8 bytes.
+/// A connection of one snapshot: its identity fingerprint and what the events need.
 #[derive(Debug, Clone, Copy)]
 struct Conn {
+    id: u64,
     port: u16,
     proto: Proto,
     open: bool,
-    /// Tick at which it was last seen.
-    seen: u32,
 }
 
 /// Totals of one tick.
@@ -73,11 +70,18 @@ pub struct TickChurn {
 }
 
 /// Tracks connection identities across ticks; reuse one for a whole run.
+///
+/// Each tick lists the connections as (fingerprint, port, proto, open), radix-sorts them by
+/// fingerprint and merges the list with the previous tick's: sequential passes instead of
+/// one cold hash probe per connection (measured at 100k: ~4.5 ms of probes against ~1.7 ms
+/// for sort + merge). Three buffers of 16 bytes per connection are kept (~4.8 MB at 100k)
+/// and reused, so a warm tick allocates nothing.
 #[derive(Debug, Default)]
 pub struct ConnTracker {
     fingerprint: Fingerprinter,
-    conns: HashMap<u64, Conn, foldhash::fast::RandomState>,
-    tick: u32,
+    prev: Vec<Conn>,
+    cur: Vec<Conn>,
+    scratch: Vec<Conn>,
     last_at: Option<SystemTime>,
 }
 
@@ -108,73 +112,97 @@ impl ConnTracker {
             .and_then(|last| snapshot.taken_at.duration_since(last).ok())
             .filter(|d| !d.is_zero());
         self.last_at = Some(snapshot.taken_at);
-        // Without a positive interval a rate means nothing: refresh the identities silently.
-        let report = elapsed.is_some();
-        self.tick = self.tick.wrapping_add(1);
-        let tick = self.tick;
         let mut churn = TickChurn {
             elapsed,
             ..TickChurn::default()
         };
-        self.conns.reserve(snapshot.sockets.len().saturating_sub(self.conns.len()));
-        for s in snapshot.sockets.iter().filter(|s| is_connection(s)) {
-            let id = self.fingerprint.of(s.proto, s.local, s.remote);
-            let open = is_open(s.state);
-            let port = s.local.port();
-            let mut emit = |event| {
-                if report {
-                    on_event(s.proto, port, event);
-                    match event {
-                        ConnEvent::New => churn.new += 1,
-                        ConnEvent::Closed => churn.closed += 1,
-                    }
+        self.cur.clear();
+        let fingerprint = &self.fingerprint;
+        self.cur.extend(
+            snapshot
+                .sockets
+                .iter()
+                .filter(|s| is_connection(s))
+                .map(|s| Conn {
+                    id: fingerprint.of(s.proto, s.local, s.remote),
+                    port: s.local.port(),
+                    proto: s.proto,
+                    open: is_open(s.state),
+                }),
+        );
+        sort_by_id(&mut self.cur, &mut self.scratch, |c| c.id);
+        // Without a positive interval a rate means nothing: refresh the identities silently.
+        if elapsed.is_some() {
+            let mut emit = |c: &Conn, event| {
+                on_event(c.proto, c.port, event);
+                match event {
+                    ConnEvent::New => churn.new += 1,
+                    ConnEvent::Closed => churn.closed += 1,
                 }
             };
-            match self.conns.get_mut(&id) {
-                Some(c) if c.seen == tick => {} // the same identity twice in one dump
-                Some(c) => {
-                    if c.open && !open {
-                        emit(ConnEvent::Closed);
-                    }
-                    c.open = open;
-                    c.seen = tick;
-                }
-                None => {
-                    emit(ConnEvent::New);
-                    if !open {
-                        emit(ConnEvent::Closed);
-                    }
-                    let (proto, seen) = (s.proto, tick);
-                    self.conns.insert(id, Conn { port, proto, open, seen });
-                }
-            }
+            merge(&self.prev, &self.cur, &mut emit);
         }
-        self.conns.retain(|_, c| {
-            if c.seen == tick {
-                return true;
-            }
-            if c.open && report {
-                on_event(c.proto, c.port, ConnEvent::Closed);
-                churn.closed += 1;
-            }
-            false
-        });
+        std::mem::swap(&mut self.prev, &mut self.cur);
         churn
     }
 
     /// Connections remembered (those of the last snapshot).
     pub fn len(&self) -> usize {
-        self.conns.len()
+        self.prev.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.prev.is_empty()
     }
 
-    /// Heap bytes held by the identity map (approximate: buckets plus control bytes).
+    /// Heap bytes held by the three connection buffers.
     pub fn heap_bytes(&self) -> usize {
-        self.conns.capacity() * (size_of::<(u64, Conn)>() + 1)
+        (self.prev.capacity() + self.cur.capacity() + self.scratch.capacity()) * size_of::<Conn>()
     }
+}
+
+/// Walk two id-sorted lists together and emit the events of the definitions above. The
+/// same id twice in one list (a duplicate in a dump) counts once.
+fn merge(prev: &[Conn], cur: &[Conn], emit: &mut impl FnMut(&Conn, ConnEvent)) {
+    let (mut i, mut j) = (0, 0);
+    while i < prev.len() || j < cur.len() {
+        let (p, c) = (prev.get(i), cur.get(j));
+        match (p, c) {
+            (Some(p), Some(c)) if p.id == c.id => {
+                if p.open && !c.open {
+                    emit(c, ConnEvent::Closed);
+                }
+            }
+            (Some(p), c) if c.is_none_or(|c| p.id < c.id) => {
+                if p.open {
+                    emit(p, ConnEvent::Closed);
+                }
+                i = skip(prev, i);
+                continue;
+            }
+            (_, Some(c)) => {
+                emit(c, ConnEvent::New);
+                if !c.open {
+                    emit(c, ConnEvent::Closed);
+                }
+                j = skip(cur, j);
+                continue;
+            }
+            _ => break,
+        }
+        i = skip(prev, i);
+        j = skip(cur, j);
+    }
+}
+
+/// The index after `i` and its duplicates.
+fn skip(list: &[Conn], i: usize) -> usize {
+    let id = list[i].id;
+    let mut k = i + 1;
+    while list.get(k).is_some_and(|c| c.id == id) {
+        k += 1;
+    }
+    k
 }
 
 #[cfg(test)]
@@ -229,7 +257,14 @@ mod tests {
         use ConnEvent::{Closed, New};
         assert_eq!(
             ev,
-            vec![(80, New), (80, New), (80, Closed), (80, Closed), (80, Closed), (40000, New)]
+            vec![
+                (80, New),
+                (80, New),
+                (80, Closed),
+                (80, Closed),
+                (80, Closed),
+                (40000, New)
+            ]
         );
         assert_eq!(churn.new, 3);
         assert_eq!(churn.closed, 3);
@@ -241,14 +276,31 @@ mod tests {
     #[test]
     fn clock_step_back_yields_no_events() {
         let mut t = ConnTracker::new();
-        events(&mut t, &snapshot(at(5000), vec![tcp(TcpState::Established, 80, "10.0.0.1:1")]));
+        events(
+            &mut t,
+            &snapshot(at(5000), vec![tcp(TcpState::Established, 80, "10.0.0.1:1")]),
+        );
         let (ev, churn) = events(&mut t, &snapshot(at(4000), vec![]));
         assert!(ev.is_empty());
         assert_eq!(churn, TickChurn::default());
         assert!(t.is_empty());
         // The next forward step reports again, against the refreshed identities.
-        let (ev, _) = events(&mut t, &snapshot(at(5000), vec![tcp(TcpState::SynSent, 9, "10.0.0.1:1")]));
+        let (ev, _) = events(
+            &mut t,
+            &snapshot(at(5000), vec![tcp(TcpState::SynSent, 9, "10.0.0.1:1")]),
+        );
         assert_eq!(ev, vec![(9, ConnEvent::New)]);
+    }
+
+    #[test]
+    fn duplicates_in_a_dump_count_once() {
+        let mut t = ConnTracker::new();
+        let est = tcp(TcpState::Established, 80, "10.0.0.1:1");
+        events(&mut t, &snapshot(at(0), vec![]));
+        let (ev, _) = events(&mut t, &snapshot(at(1000), vec![est, est]));
+        assert_eq!(ev, vec![(80, ConnEvent::New)]);
+        let (ev, _) = events(&mut t, &snapshot(at(2000), vec![]));
+        assert_eq!(ev, vec![(80, ConnEvent::Closed)]);
     }
 
     #[test]
@@ -256,10 +308,16 @@ mod tests {
         let mut t = ConnTracker::new();
         let mut udp = tcp(TcpState::Established, 53, "10.0.0.1:5353");
         udp.proto = Proto::Udp;
-        events(&mut t, &snapshot(at(0), vec![tcp(TcpState::Established, 53, "10.0.0.1:5353")]));
+        events(
+            &mut t,
+            &snapshot(at(0), vec![tcp(TcpState::Established, 53, "10.0.0.1:5353")]),
+        );
         let (ev, _) = events(
             &mut t,
-            &snapshot(at(1000), vec![tcp(TcpState::Established, 53, "10.0.0.1:5353"), udp]),
+            &snapshot(
+                at(1000),
+                vec![tcp(TcpState::Established, 53, "10.0.0.1:5353"), udp],
+            ),
         );
         assert_eq!(ev, vec![(53, ConnEvent::New)]);
     }

@@ -80,7 +80,6 @@ impl<T: Copy> Ring<T> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,7 +99,10 @@ mod tests {
         assert_eq!(r.iter().collect::<Vec<_>>(), vec![5, 6, 7]);
         assert_eq!(r.iter().rev().collect::<Vec<_>>(), vec![7, 6, 5]);
         assert_eq!((r.len(), r.capacity()), (3, 3));
-        assert_eq!((r.last(), r.back(1), r.back(2), r.back(3)), (Some(7), Some(6), Some(5), None));
+        assert_eq!(
+            (r.last(), r.back(1), r.back(2), r.back(3)),
+            (Some(7), Some(6), Some(5), None)
+        );
         *r.last_mut().unwrap() = 70;
         assert_eq!(r.iter().collect::<Vec<_>>(), vec![5, 6, 70]);
     }

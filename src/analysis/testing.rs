@@ -22,12 +22,20 @@ pub fn snapshot(taken_at: SystemTime, sockets: Vec<Socket>) -> Snapshot {
 /// A TCP socket on local port `port` (address 0.0.0.0 when listening, else 192.0.2.1)
 /// to `remote`; TIME_WAIT and SYN_RECV have no inode, like the kernel's.
 pub fn tcp(state: TcpState, port: u16, remote: &str) -> Socket {
-    let local_ip = if state == TcpState::Listen { "0.0.0.0" } else { "192.0.2.1" };
+    let local_ip = if state == TcpState::Listen {
+        "0.0.0.0"
+    } else {
+        "192.0.2.1"
+    };
     let remote: SocketAddr = remote.parse().expect("test address");
     let no_inode = matches!(state, TcpState::TimeWait | TcpState::SynRecv);
     Socket {
         proto: Proto::Tcp,
-        family: if remote.is_ipv4() { Family::V4 } else { Family::V6 },
+        family: if remote.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        },
         state,
         local: SocketAddr::new(local_ip.parse().expect("test address"), port),
         remote,

@@ -7,7 +7,8 @@
 //! one destination (source address, remote address:port) the kernel has only
 //! `ip_local_port_range` ports, after which `connect()` fails with EADDRNOTAVAIL.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use crate::analysis::insight::Insight;
@@ -31,10 +32,34 @@ impl TimeWaitSplit {
 
 /// Where outbound connections go: the source address and the remote endpoint. Each
 /// destination has its own pool of ephemeral ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Destination {
     pub local_ip: IpAddr,
     pub remote: SocketAddr,
+}
+
+/// Hashes the addresses as two or three machine words (the derived impl feeds the hasher
+/// every octet with length prefixes); it runs once per outbound socket per tick.
+impl Hash for Destination {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match (self.local_ip, self.remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => {
+                h.write_u64(u64::from(l.to_bits()) << 32 | u64::from(r.to_bits()));
+            }
+            (l, r) => {
+                h.write_u128(v6_bits(l));
+                h.write_u128(v6_bits(r));
+            }
+        }
+        h.write_u16(self.remote.port());
+    }
+}
+
+fn v6_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+        IpAddr::V6(v6) => v6.to_bits(),
+    }
 }
 
 /// Ephemeral ports used toward one destination, against the size of the kernel's range.
@@ -96,8 +121,9 @@ impl TimeWaitReport {
     /// the one last passed to `insight.update`; the over-time series is
     /// `insight.history().state_series(Proto::Tcp, TcpState::TimeWait)`.
     pub fn build(insight: &Insight, snapshot: &Snapshot, top: usize) -> TimeWaitReport {
-        let mut by_addr: HashMap<IpAddr, u32> = HashMap::new();
-        let mut by_remote: HashMap<SocketAddr, u32> = HashMap::new();
+        let tw = insight.count(Proto::Tcp, TcpState::TimeWait) as usize;
+        let mut by_addr: HashMap<IpAddr, u32> = HashMap::with_capacity(tw.min(4096));
+        let mut by_remote: HashMap<SocketAddr, u32> = HashMap::with_capacity(tw);
         for s in &snapshot.sockets {
             if s.proto == Proto::Tcp && s.state == TcpState::TimeWait {
                 *by_addr.entry(s.remote.ip()).or_default() += 1;
@@ -183,19 +209,42 @@ mod tests {
         let r = TimeWaitReport::build(&insight, &snap, 2);
 
         assert_eq!(r.total, 5);
-        assert_eq!(r.split, TimeWaitSplit { server_side: 2, client_side: 3 });
+        assert_eq!(
+            r.split,
+            TimeWaitSplit {
+                server_side: 2,
+                client_side: 3
+            }
+        );
         assert_eq!(
             r.by_local_port,
             vec![
-                PortTimeWait { port: 80, count: 2, listening: true },
-                PortTimeWait { port: 33000, count: 1, listening: false },
+                PortTimeWait {
+                    port: 80,
+                    count: 2,
+                    listening: true
+                },
+                PortTimeWait {
+                    port: 33000,
+                    count: 1,
+                    listening: false
+                },
             ]
         );
-        assert_eq!(r.by_remote_addr, vec![("10.5.0.5".parse().unwrap(), 2), ("10.5.0.6".parse().unwrap(), 1)]);
+        assert_eq!(
+            r.by_remote_addr,
+            vec![
+                ("10.5.0.5".parse().unwrap(), 2),
+                ("10.5.0.6".parse().unwrap(), 1)
+            ]
+        );
         assert_eq!(r.by_remote[0], ("10.5.0.5:5432".parse().unwrap(), 2));
         assert_eq!(r.ephemeral.len(), 2);
         let db = r.ephemeral[0];
-        assert_eq!(db.destination.local_ip, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            db.destination.local_ip,
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(db.destination.remote, "10.5.0.5:5432".parse().unwrap());
         assert_eq!((db.used, db.range_size), (3, 100));
         assert_eq!(db.percent(), Some(3.0));

@@ -6,46 +6,25 @@
 //! processes, re-added to the snapshot if they have exited since. Either way the socket
 //! becomes `Owners::Inferred` and `coverage` moves it from `no_inode` to `inferred`.
 //!
-//! Memory: 16 bytes per remembered client 4-tuple plus interned owner sets. A 4-tuple is
-//! forgotten `window` (default 2 min: TIME_WAIT lasts 60 s) after it was last seen with
-//! owners; past `cap` (default 262,144 entries, ~4.5 MB) older entries go first.
+//! Memory: 16 bytes per remembered client 4-tuple (twice, for the merge) plus interned
+//! owner sets. A 4-tuple is forgotten `window` (default 2 min: TIME_WAIT lasts 60 s) after
+//! it was last seen with owners; past `cap` (default 262,144) the oldest go first.
+//!
+//! Cost: the remembered 4-tuples are a list sorted by fingerprint; each tick sorts this
+//! tick's known client 4-tuples and the inode-less queries and merges them with it
+//! (sequential passes, see [`fingerprint`]), rather than one cold hash probe per socket.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::model::{Owners, Process, Proto, Snapshot, Socket, TcpState, Unattributed};
 
+pub mod fingerprint;
+use fingerprint::{Fingerprinter, sort_by_id};
+
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
-/// Seeded 64-bit fingerprint of a connection identity (proto, local, remote).
-///
-/// foldhash rather than FxHash: as fast on these few words, but seeded per process, so peers
-/// choosing their addresses and ports (a SYN flood, the very moment this tool is opened)
-/// cannot aim at collisions. At 100k identities the chance of any 64-bit collision in one
-/// tick is ~3e-10, and one would only miscount one event.
-#[derive(Debug, Clone, Default)]
-pub struct Fingerprinter(foldhash::fast::RandomState);
-
-impl Fingerprinter {
-    pub fn of(&self, proto: Proto, local: SocketAddr, remote: SocketAddr) -> u64 {
-        let mut h = self.0.build_hasher();
-        let mut tag = u64::from(proto == Proto::Udp);
-        for (i, a) in [local, remote].into_iter().enumerate() {
-            match a.ip() {
-                IpAddr::V4(ip) => h.write_u32(ip.to_bits()),
-                IpAddr::V6(ip) => {
-                    h.write_u128(ip.to_bits());
-                    tag |= 2 << i;
-                }
-            }
-        }
-        h.write_u64(tag | u64::from(local.port()) << 16 | u64::from(remote.port()) << 32);
-        h.finish()
-    }
-}
 
 /// A process identity that survives pid reuse.
 type ProcId = (u32, u64);
@@ -57,11 +36,19 @@ struct OwnerSet {
     last_used: u32,
 }
 
-/// Remembered owner of a client 4-tuple: an interned set and when it was last seen.
+/// A remembered client 4-tuple: its interned owner set and when it was last seen.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
+    id: u64,
     set: u32,
     secs: u32,
+}
+
+/// An inode-less socket to attribute: its fingerprint and index in the snapshot.
+#[derive(Debug, Clone, Copy)]
+struct Query {
+    id: u64,
+    socket: u32,
 }
 
 const NONE: u32 = u32::MAX;
@@ -73,12 +60,16 @@ pub struct Inference {
     window: Duration,
     cap: usize,
     base: Option<SystemTime>,
-    last_eviction: u32,
-    remembered: FastMap<u64, Seen>,
+    /// Sorted by `id`, one entry per id.
+    remembered: Vec<Seen>,
     sets: Vec<Option<OwnerSet>>,
     free: Vec<u32>,
     set_ids: FastMap<Box<[ProcId]>, u32>,
     // Per-tick scratch, kept for its capacity.
+    known: Vec<Seen>,
+    merged: Vec<Seen>,
+    queries: Vec<Query>,
+    query_scratch: Vec<Query>,
     listeners: Vec<(u16, IpAddr, u32)>,
     listen_ports: Box<[u64; 1024]>,
     snap_to_mine: Vec<u32>,
@@ -101,11 +92,14 @@ impl Inference {
             window,
             cap,
             base: None,
-            last_eviction: 0,
-            remembered: FastMap::default(),
+            remembered: Vec::new(),
             sets: Vec::new(),
             free: Vec::new(),
             set_ids: FastMap::default(),
+            known: Vec::new(),
+            merged: Vec::new(),
+            queries: Vec::new(),
+            query_scratch: Vec::new(),
             listeners: Vec::new(),
             listen_ports: Box::new([0; 1024]),
             snap_to_mine: Vec::new(),
@@ -130,7 +124,6 @@ impl Inference {
         self.index_listeners(snapshot);
         self.remember(snapshot, now);
         self.attribute(snapshot);
-        self.evict(now);
     }
 
     fn is_listen_port(&self, port: u16) -> bool {
@@ -153,12 +146,14 @@ impl Inference {
         self.listeners.sort_unstable_by_key(|l| l.0);
     }
 
-    /// Remember the owners of every client-side TCP connection with known owners.
+    /// Merge this tick's client-side TCP connections with known owners into the remembered
+    /// list, dropping entries older than `window` (and the oldest past `cap`).
     fn remember(&mut self, snapshot: &Snapshot, now: u32) {
         self.snap_to_mine.clear();
         self.snap_to_mine.resize(snapshot.owner_sets.len(), NONE);
         self.mine_to_snap.clear();
         self.mine_to_snap.resize(self.sets.len(), NONE);
+        self.known.clear();
         for s in &snapshot.sockets {
             let Owners::Known(n) = s.owners else { continue };
             if s.proto != Proto::Tcp
@@ -171,7 +166,7 @@ impl Inference {
             let Some(&mine) = self.snap_to_mine.get(n as usize) else {
                 continue;
             };
-            let mine = if mine == NONE {
+            let set = if mine == NONE {
                 let Some(id) = self.intern(snapshot, n, now) else {
                     continue;
                 };
@@ -181,7 +176,57 @@ impl Inference {
                 mine
             };
             let id = self.fingerprint.of(s.proto, s.local, s.remote);
-            self.remembered.insert(id, Seen { set: mine, secs: now });
+            self.known.push(Seen { id, set, secs: now });
+        }
+        sort_by_id(&mut self.known, &mut self.merged, |s| s.id);
+
+        let window = u32::try_from(self.window.as_secs()).unwrap_or(u32::MAX);
+        let cutoff = now.saturating_sub(window);
+        self.merged.clear();
+        let (old, new) = (&self.remembered, &self.known);
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            let take_new = j < new.len() && (i == old.len() || new[j].id <= old[i].id);
+            if take_new {
+                let seen = new[j];
+                if i < old.len() && old[i].id == seen.id {
+                    i += 1;
+                }
+                while j < new.len() && new[j].id == seen.id {
+                    j += 1;
+                }
+                self.merged.push(seen);
+            } else {
+                if old[i].secs >= cutoff {
+                    self.merged.push(old[i]);
+                }
+                i += 1;
+            }
+        }
+        std::mem::swap(&mut self.remembered, &mut self.merged);
+        let mut keep = window;
+        while self.remembered.len() > self.cap && keep > 0 {
+            keep /= 2;
+            let cutoff = now.saturating_sub(keep);
+            self.remembered.retain(|s| s.secs >= cutoff);
+        }
+        self.free_sets(now.saturating_sub(keep));
+    }
+
+    /// Free interned owner sets no remembered 4-tuple can refer to: a 4-tuple's time is
+    /// never later than its set's `last_used`, so sets unused since `cutoff` are orphans.
+    fn free_sets(&mut self, cutoff: u32) {
+        for (id, slot) in self.sets.iter_mut().enumerate() {
+            if slot.as_ref().is_some_and(|s| s.last_used < cutoff)
+                && let Some(set) = slot.take()
+            {
+                self.key.clear();
+                self.key
+                    .extend(set.procs.iter().map(|p| (p.pid, p.start_time)));
+                self.key.sort_unstable();
+                self.set_ids.remove(&self.key[..]);
+                self.free.push(id as u32);
+            }
         }
     }
 
@@ -228,22 +273,35 @@ impl Inference {
         for (i, p) in snapshot.processes.iter().enumerate() {
             self.proc_index.insert((p.pid, p.start_time), i as u32);
         }
+        self.queries.clear();
         for i in 0..snapshot.sockets.len() {
             let s = snapshot.sockets[i];
             if s.proto != Proto::Tcp || s.owners != Owners::None(Unattributed::NoInode) {
                 continue;
             }
-            let set = self.listener_owners(&s).or_else(|| {
-                let seen = *self
-                    .remembered
-                    .get(&self.fingerprint.of(s.proto, s.local, s.remote))?;
-                self.snapshot_set(snapshot, seen.set)
-            });
-            if let Some(set) = set {
-                snapshot.sockets[i].owners = Owners::Inferred(set);
-                let c = &mut snapshot.coverage;
-                c.no_inode = c.no_inode.saturating_sub(1);
-                c.inferred += 1;
+            if let Some(set) = self.listener_owners(&s) {
+                infer(snapshot, i, set);
+            } else {
+                let id = self.fingerprint.of(s.proto, s.local, s.remote);
+                self.queries.push(Query {
+                    id,
+                    socket: i as u32,
+                });
+            }
+        }
+        sort_by_id(&mut self.queries, &mut self.query_scratch, |q| q.id);
+        let mut r = 0;
+        for q in std::mem::take(&mut self.queries) {
+            while r < self.remembered.len() && self.remembered[r].id < q.id {
+                r += 1;
+            }
+            match self.remembered.get(r) {
+                Some(seen) if seen.id == q.id => {
+                    if let Some(set) = self.snapshot_set(snapshot, seen.set) {
+                        infer(snapshot, q.socket as usize, set);
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -298,37 +356,276 @@ impl Inference {
         self.mine_to_snap[mine as usize] = n;
         Some(n)
     }
-
-    /// Forget 4-tuples older than `window` (checked every window/8), and the oldest ones
-    /// while more than `cap` remain; then owner sets no longer used.
-    fn evict(&mut self, now: u32) {
-        let window = u32::try_from(self.window.as_secs()).unwrap_or(u32::MAX);
-        let over_cap = self.remembered.len() > self.cap;
-        if !over_cap && now.saturating_sub(self.last_eviction) < (window / 8).max(1) {
-            return;
-        }
-        self.last_eviction = now;
-        let mut keep = window;
-        loop {
-            let cutoff = now.saturating_sub(keep);
-            self.remembered.retain(|_, seen| seen.secs >= cutoff);
-            if self.remembered.len() <= self.cap || keep == 0 {
-                break;
-            }
-            keep /= 2;
-        }
-        let cutoff = now.saturating_sub(keep);
-        for (id, slot) in self.sets.iter_mut().enumerate() {
-            if slot.as_ref().is_some_and(|s| s.last_used < cutoff) {
-                if let Some(set) = slot.take() {
-                    self.key.clear();
-                    self.key.extend(set.procs.iter().map(|p| (p.pid, p.start_time)));
-                    self.key.sort_unstable();
-                    self.set_ids.remove(&self.key[..]);
-                    self.free.push(id as u32);
-                }
-            }
-        }
-    }
 }
 
+/// Mark socket `i` as owned by snapshot owner set `set`, by inference.
+fn infer(snapshot: &mut Snapshot, i: usize, set: u32) {
+    snapshot.sockets[i].owners = Owners::Inferred(set);
+    let c = &mut snapshot.coverage;
+    c.no_inode = c.no_inode.saturating_sub(1);
+    c.inferred += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Coverage, Family};
+    use std::net::SocketAddr;
+
+    fn process(pid: u32, name: &str) -> Arc<Process> {
+        Arc::new(Process {
+            pid,
+            start_time: u64::from(pid) * 7,
+            name: name.into(),
+            cmdline: name.into(),
+            uid: 0,
+            user: "root".into(),
+        })
+    }
+
+    fn sock(state: TcpState, local: &str, remote: &str, owners: Owners) -> Socket {
+        let local: SocketAddr = local.parse().unwrap();
+        Socket {
+            proto: Proto::Tcp,
+            family: if local.is_ipv4() {
+                Family::V4
+            } else {
+                Family::V6
+            },
+            state,
+            local,
+            remote: remote.parse().unwrap(),
+            recv_q: 0,
+            send_q: 0,
+            uid: 0,
+            inode: u64::from(matches!(owners, Owners::Known(_))),
+            owners,
+        }
+    }
+
+    const NO_INODE: Owners = Owners::None(Unattributed::NoInode);
+
+    /// A snapshot at `secs` with `procs`, one owner set per process, and `sockets`.
+    fn snap(secs: u64, procs: Vec<Arc<Process>>, sockets: Vec<Socket>) -> Snapshot {
+        let mut coverage = Coverage::default();
+        for s in &sockets {
+            coverage.add(s.owners);
+        }
+        Snapshot {
+            taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs),
+            owner_sets: (0..procs.len() as u32)
+                .map(|i| vec![i].into_boxed_slice())
+                .collect(),
+            processes: procs,
+            sockets,
+            coverage,
+            ..Snapshot::empty()
+        }
+    }
+
+    fn owner_names(s: &Snapshot, i: usize) -> Vec<String> {
+        s.owners_of(&s.sockets[i]).map(|p| p.name.clone()).collect()
+    }
+
+    #[test]
+    fn server_side_goes_to_the_listener_on_the_same_or_wildcard_address() {
+        let mut inf = Inference::default();
+        let mut s = snap(
+            0,
+            vec![process(10, "nginx"), process(20, "admin")],
+            vec![
+                sock(
+                    TcpState::Listen,
+                    "0.0.0.0:443",
+                    "0.0.0.0:0",
+                    Owners::Known(0),
+                ),
+                sock(
+                    TcpState::Listen,
+                    "127.0.0.1:443",
+                    "0.0.0.0:0",
+                    Owners::Known(1),
+                ),
+                sock(TcpState::Listen, "[::]:8443", "[::]:0", Owners::Known(0)),
+                sock(
+                    TcpState::TimeWait,
+                    "10.0.0.1:443",
+                    "10.9.0.1:5000",
+                    NO_INODE,
+                ),
+                sock(
+                    TcpState::SynRecv,
+                    "127.0.0.1:443",
+                    "127.0.0.1:5001",
+                    NO_INODE,
+                ),
+                sock(
+                    TcpState::TimeWait,
+                    "10.0.0.1:8443",
+                    "10.9.0.1:5000",
+                    NO_INODE,
+                ),
+                sock(
+                    TcpState::TimeWait,
+                    "10.0.0.1:9999",
+                    "10.9.0.1:5000",
+                    NO_INODE,
+                ),
+            ],
+        );
+        inf.apply(&mut s);
+        assert_eq!(s.sockets[3].owners, Owners::Inferred(0));
+        assert_eq!(
+            owner_names(&s, 4),
+            ["admin"],
+            "exact address beats the wildcard"
+        );
+        assert_eq!(
+            owner_names(&s, 5),
+            ["nginx"],
+            "a v6 wildcard covers v4-mapped traffic"
+        );
+        assert_eq!(
+            s.sockets[6].owners, NO_INODE,
+            "no listener, never seen: stays unknown"
+        );
+        assert_eq!((s.coverage.inferred, s.coverage.no_inode), (3, 1));
+        assert_eq!(s.coverage.attributed, 3);
+    }
+
+    #[test]
+    fn client_side_goes_to_the_last_owner_of_the_4_tuple_even_after_exit() {
+        let mut inf = Inference::default();
+        let curl = process(30, "curl");
+        let mut s0 = snap(
+            0,
+            vec![curl, process(40, "sshd")],
+            vec![
+                sock(
+                    TcpState::Established,
+                    "10.0.0.1:40000",
+                    "10.5.0.5:5432",
+                    Owners::Known(0),
+                ),
+                sock(
+                    TcpState::Established,
+                    "10.0.0.1:40001",
+                    "10.5.0.5:5432",
+                    Owners::Known(0),
+                ),
+            ],
+        );
+        inf.apply(&mut s0);
+        assert_eq!(inf.remembered(), 2);
+        // curl exited; its connections are in TIME_WAIT. sshd is still there.
+        let mut s1 = snap(
+            5,
+            vec![process(40, "sshd")],
+            vec![
+                sock(
+                    TcpState::TimeWait,
+                    "10.0.0.1:40000",
+                    "10.5.0.5:5432",
+                    NO_INODE,
+                ),
+                sock(
+                    TcpState::TimeWait,
+                    "10.0.0.1:40001",
+                    "10.5.0.5:5432",
+                    NO_INODE,
+                ),
+                sock(
+                    TcpState::TimeWait,
+                    "10.0.0.1:40002",
+                    "10.5.0.5:5432",
+                    NO_INODE,
+                ),
+            ],
+        );
+        inf.apply(&mut s1);
+        assert_eq!(owner_names(&s1, 0), ["curl"]);
+        assert_eq!(
+            s1.sockets[0].owners, s1.sockets[1].owners,
+            "one owner set, shared"
+        );
+        assert_eq!(s1.sockets[2].owners, NO_INODE);
+        assert_eq!(s1.processes.len(), 2, "curl re-added once");
+        assert_eq!(s1.owner_sets.len(), 2);
+        assert_eq!((s1.coverage.inferred, s1.coverage.no_inode), (2, 1));
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_different_process() {
+        let mut inf = Inference::default();
+        let mut s0 = snap(
+            0,
+            vec![process(50, "old")],
+            vec![sock(
+                TcpState::Established,
+                "10.0.0.1:40000",
+                "10.5.0.5:80",
+                Owners::Known(0),
+            )],
+        );
+        inf.apply(&mut s0);
+        let mut reborn = (*process(50, "new")).clone();
+        reborn.start_time += 1;
+        let mut s1 = snap(
+            1,
+            vec![Arc::new(reborn)],
+            vec![sock(
+                TcpState::TimeWait,
+                "10.0.0.1:40000",
+                "10.5.0.5:80",
+                NO_INODE,
+            )],
+        );
+        inf.apply(&mut s1);
+        assert_eq!(owner_names(&s1, 0), ["old"]);
+        assert_eq!(s1.processes.len(), 2);
+    }
+
+    #[test]
+    fn remembered_tuples_expire_and_stay_under_the_cap() {
+        let mut inf = Inference::new(Duration::from_secs(120), 1000);
+        for t in 0..300u64 {
+            let sockets: Vec<Socket> = (0..100u16)
+                .map(|i| {
+                    let local = format!("10.0.0.1:{}", 30000 + (t as u16 % 300) * 100 + i);
+                    sock(
+                        TcpState::Established,
+                        &local,
+                        "10.5.0.5:80",
+                        Owners::Known(0),
+                    )
+                })
+                .collect();
+            let mut s = snap(t, vec![process(60, "client")], sockets);
+            inf.apply(&mut s);
+            assert!(
+                inf.remembered() <= 1000 + 100,
+                "tick {t}: {}",
+                inf.remembered()
+            );
+        }
+        let mut s = snap(1000, vec![], vec![]);
+        inf.apply(&mut s);
+        assert_eq!(inf.remembered(), 0, "all older than the window");
+        assert!(
+            inf.sets.iter().all(Option::is_none),
+            "unused owner sets freed"
+        );
+        let mut late = snap(
+            1001,
+            vec![],
+            vec![sock(
+                TcpState::TimeWait,
+                "10.0.0.1:30000",
+                "10.5.0.5:80",
+                NO_INODE,
+            )],
+        );
+        inf.apply(&mut late);
+        assert_eq!(late.sockets[0].owners, NO_INODE);
+    }
+}

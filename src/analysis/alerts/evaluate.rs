@@ -132,7 +132,11 @@ fn port_message(fired: &mut Vec<FiredAlert>, alert: &Alert, port: u16, n: u64, l
 
 fn sockets(n: u64, state: TcpState) -> String {
     let noun = if n == 1 { "socket" } else { "sockets" };
-    format!("{} {noun} in {}", thousands(n), state.kernel_name(Proto::Tcp))
+    format!(
+        "{} {noun} in {}",
+        thousands(n),
+        state.kernel_name(Proto::Tcp)
+    )
 }
 
 fn rule(alert: &Alert) -> String {
@@ -220,4 +224,139 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::alerts::configure;
+    use crate::analysis::testing::{at, snapshot, tcp};
+    use crate::model::Socket;
+
+    fn many(n: u32, state: TcpState, port: u16, first_octet: u8) -> Vec<Socket> {
+        (0..n)
+            .map(|i| {
+                tcp(
+                    state,
+                    port,
+                    &format!("10.{first_octet}.{}.{}:1000", i / 250, i % 250),
+                )
+            })
+            .collect()
+    }
+
+    fn fire(rules: &[&str], sockets: Vec<Socket>) -> Vec<FiredAlert> {
+        let mut insight = Insight::default();
+        let mut snap = snapshot(at(0), sockets);
+        snap.ephemeral_range = (40000, 40099);
+        insight.update(&snap);
+        let alerts: Vec<Alert> = rules.iter().map(|r| Alert::parse(r).unwrap()).collect();
+        evaluate(&alerts, &insight)
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(23004), "23,004");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn close_wait_per_port_explains_itself() {
+        let mut sockets = vec![tcp(TcpState::Listen, 443, "0.0.0.0:0")];
+        sockets.extend(many(150, TcpState::CloseWait, 443, 1));
+        sockets.extend(many(90, TcpState::CloseWait, 8443, 2));
+        let fired = fire(&[":* close_wait>100"], sockets);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].severity, Severity::Warning);
+        assert_eq!(fired[0].value, 150.0);
+        assert_eq!(
+            fired[0].message,
+            "port 443: 150 sockets in CLOSE_WAIT (alert :* close_wait>100): the application is \
+             not closing connections"
+        );
+    }
+
+    #[test]
+    fn host_time_wait_reports_who_closed_first_and_severity() {
+        let mut sockets = vec![tcp(TcpState::Listen, 80, "0.0.0.0:0")];
+        sockets.extend(many(1500, TcpState::TimeWait, 80, 1));
+        let mut client = many(2600, TcpState::TimeWait, 0, 2);
+        for (i, s) in client.iter_mut().enumerate() {
+            s.local.set_port(50000 + i as u16);
+        }
+        sockets.extend(client);
+        let fired = fire(
+            &["time_wait>2000", ":80 time_wait>=1500", ":81 time_wait>0"],
+            sockets,
+        );
+        let messages: Vec<&str> = fired.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "4,100 sockets in TIME_WAIT (alert time_wait>2000): 2,600 client-side (we closed \
+                 first: outbound pile-up), 1,500 server-side",
+                "port 80: 1,500 sockets in TIME_WAIT (alert :80 time_wait>=1500): the server \
+                 closes first",
+            ]
+        );
+        assert_eq!(fired[0].severity, Severity::Critical, "4,100 >= 2 x 2,000");
+        assert_eq!(fired[1].severity, Severity::Warning);
+    }
+
+    #[test]
+    fn accept_queue_by_percent_or_length() {
+        let mut full = tcp(TcpState::Listen, 443, "0.0.0.0:0");
+        (full.recv_q, full.send_q) = (125, 128);
+        let mut half = tcp(TcpState::Listen, 80, "0.0.0.0:0");
+        (half.recv_q, half.send_q) = (64, 128);
+        let fired = fire(&["accept_queue>=90%"], vec![full, half]);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].severity, Severity::Critical, "97.7% >= 95%");
+        assert!(
+            fired[0].message.starts_with(
+                "listener 0.0.0.0:443: accept queue 125 of 128 (98%) (alert accept_queue>=90%): \
+                 the application is not accepting fast enough"
+            ),
+            "{}",
+            fired[0].message
+        );
+        let by_length = fire(&[":80 accept_queue>50"], vec![full, half]);
+        assert_eq!(by_length.len(), 1);
+        assert_eq!(by_length[0].value, 64.0);
+    }
+
+    #[test]
+    fn ephemeral_per_destination_against_the_range() {
+        let mut sockets = Vec::new();
+        for i in 0..81u16 {
+            let mut s = tcp(TcpState::TimeWait, 40000 + i, "127.0.0.1:5432");
+            s.local.set_ip("127.0.0.1".parse().unwrap());
+            sockets.push(s);
+        }
+        sockets.extend((0..10u16).map(|i| tcp(TcpState::Established, 40000 + i, "10.0.0.7:443")));
+        let fired = fire(&["ephemeral>70%", ":443 ephemeral>8"], sockets.clone());
+        assert_eq!(fired.len(), 2);
+        assert_eq!(
+            fired[0].message,
+            "127.0.0.1:5432 uses 81 of 100 ephemeral ports, 81% (from 127.0.0.1; alert \
+             ephemeral>70%): connect() fails with EADDRNOTAVAIL once they run out"
+        );
+        assert_eq!(fired[1].alert.to_string(), ":443 ephemeral>8");
+        assert_eq!(fired[1].value, 10.0);
+        assert!(fire(&[":5433 ephemeral>1"], sockets).is_empty());
+    }
+
+    #[test]
+    fn defaults_stay_quiet_on_a_calm_host() {
+        let mut sockets = vec![tcp(TcpState::Listen, 22, "0.0.0.0:0")];
+        sockets.extend(many(50, TcpState::Established, 22, 1));
+        sockets.extend(many(20, TcpState::CloseWait, 22, 2));
+        let alerts = configure::<&str>(&[]).unwrap();
+        let mut insight = Insight::default();
+        insight.update(&snapshot(at(0), sockets));
+        assert!(evaluate(&alerts, &insight).is_empty());
+    }
 }
