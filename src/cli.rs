@@ -17,12 +17,10 @@ use crate::source::sampler::SamplerConfig;
 /// one snapshot (like `ss -tanup`, with owners, services and port classes).
 #[derive(Debug, Parser)]
 #[command(name = "portside", version, about, long_about = None)]
-#[command(
-    after_help = "FILTER terms are ANDed; `!` negates a term; `a,b` is a list; `a-b` a range:\n  \
+#[command(after_help = "FILTER terms are ANDed; `!` negates a term; `a,b` is a list; `a-b` a range:\n  \
     port:443  lport:8000-8100  rport:5432  state:tw,est  proc:nginx  pid:123\n  \
     user:www-data  addr:10.0.0.0/8  laddr:127.0.0.1  raddr:::1  tcp  udp  v4  v6\n  \
-    A bare number is a port, a bare state name a state: `portside 443 !listen`"
-)]
+    A bare number is a port, a bare state name a state: `portside 443 !listen`")]
 pub struct Cli {
     /// Print one snapshot and exit
     #[arg(long)]
@@ -222,8 +220,8 @@ mod tests {
     }
 
     fn config(args: &[&str], tty: bool) -> Config {
-        let cli =
-            Cli::try_parse_from(std::iter::once("portside").chain(args.iter().copied())).unwrap();
+        let cli = Cli::try_parse_from(std::iter::once("portside").chain(args.iter().copied()))
+            .unwrap();
         cli.into_config(tty).unwrap()
     }
 

@@ -55,12 +55,7 @@ fn reports_each_test_socket_with_state_queues_and_owner() {
     }
     let tw = find(
         &rows,
-        &key(
-            "tcp",
-            t.time_wait_client,
-            Some(t.time_wait_server),
-            "TIME-WAIT",
-        ),
+        &key("tcp", t.time_wait_client, Some(t.time_wait_server), "TIME-WAIT"),
     );
     assert!(tw.pids.is_empty(), "TIME_WAIT has no owner");
     let cw = find(
@@ -115,18 +110,25 @@ fn compare_with_ss(ss_args: &str, extra: &[&str], check_pids: bool) {
         if check_pids {
             let stable_pids: HashSet<(Key, Vec<u32>)> = before
                 .iter()
-                .filter(|r| after.iter().any(|q| q.key == r.key && q.pids == r.pids))
+                .filter(|r| {
+                    after
+                        .iter()
+                        .any(|q| q.key == r.key && q.pids == r.pids)
+                })
                 .map(|r| (r.key.clone(), r.pids.clone()))
                 .collect();
-            let our_pids: HashSet<(Key, Vec<u32>)> = ours
-                .iter()
-                .map(|r| (r.key.clone(), r.pids.clone()))
-                .collect();
+            let our_pids: HashSet<(Key, Vec<u32>)> =
+                ours.iter().map(|r| (r.key.clone(), r.pids.clone())).collect();
             pid_diffs = stable_pids.difference(&our_pids).cloned().collect();
         }
         if lost.is_empty() && extra_rows.is_empty() && pid_diffs.is_empty() {
             // The test's own sockets were part of the comparison.
-            assert!(stable.contains_key(&key("tcp", t.listener4_addr, None, "LISTEN")));
+            assert!(stable.contains_key(&key(
+                "tcp",
+                t.listener4_addr,
+                None,
+                "LISTEN"
+            )));
             return;
         }
         last = format!(

@@ -105,10 +105,7 @@ impl<'a> SocketJson<'a> {
             send_q: s.send_q,
             uid: s.uid,
             inode: s.inode,
-            processes: ProcessList {
-                snapshot,
-                socket: s,
-            },
+            processes: ProcessList { snapshot, socket: s },
             attribution: attribution(s.owners),
             service: local_service(s, opts),
             remote_service: remote_service(s, opts),

@@ -1,5 +1,3 @@
 //! (in progress: replaced by the services branch)
 use crate::model::Proto;
-pub fn service_name(_port: u16, _proto: Proto) -> Option<&'static str> {
-    None
-}
+pub fn service_name(_port: u16, _proto: Proto) -> Option<&'static str> { None }
