@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::analysis::filter::Filter;
+use crate::analysis::filter::{Filter, FilterError, Lookups};
 use crate::model::Query;
 use crate::output::Format;
 use crate::source::sampler::SamplerConfig;
@@ -17,10 +17,12 @@ use crate::source::sampler::SamplerConfig;
 /// one snapshot (like `ss -tanup`, with owners, services and port classes).
 #[derive(Debug, Parser)]
 #[command(name = "portside", version, about, long_about = None)]
-#[command(after_help = "FILTER terms are ANDed; `!` negates a term; `a,b` is a list; `a-b` a range:\n  \
+#[command(
+    after_help = "FILTER terms are ANDed; `!` negates a term; `a,b` is a list; `a-b` a range:\n  \
     port:443  lport:8000-8100  rport:5432  state:tw,est  proc:nginx  pid:123\n  \
     user:www-data  addr:10.0.0.0/8  laddr:127.0.0.1  raddr:::1  tcp  udp  v4  v6\n  \
-    A bare number is a port, a bare state name a state: `portside 443 !listen`")]
+    A bare number is a port, a bare state name a state: `portside 443 !listen`"
+)]
 pub struct Cli {
     /// Print one snapshot and exit
     #[arg(long)]
@@ -111,7 +113,7 @@ impl Cli {
     /// Validate the arguments into a `Config`; `stdout_is_tty` decides between TUI and print.
     pub fn into_config(self, stdout_is_tty: bool) -> Result<Config, UsageError> {
         let filter_text = self.filter.join(" ");
-        let filter = Filter::parse(&filter_text).map_err(|e| UsageError(e.to_string()))?;
+        let filter = parse_filter(&filter_text).map_err(|e| UsageError(e.to_string()))?;
         let mode = if self.once {
             Mode::Print { count: 1 }
         } else if let Some(count) = self.count {
@@ -160,6 +162,27 @@ impl Cli {
     }
 }
 
+/// Parse a filter expression with the system's user names and service names, so
+/// `user:www-data` also matches sockets no process is known for, and `port:https` works.
+pub fn parse_filter(expr: &str) -> Result<Filter, FilterError> {
+    let user = |name: &str| -> Option<u32> {
+        let users = sysinfo::Users::new_with_refreshed_list();
+        users
+            .list()
+            .iter()
+            .find(|u| u.name() == name)
+            .map(|u| **u.id())
+    };
+    let service = |name: &str| crate::source::services::service_port(name);
+    Filter::parse_with(
+        expr,
+        &Lookups {
+            user: Some(&user),
+            service: Some(&service),
+        },
+    )
+}
+
 /// Whether stdout is a terminal (decides TUI vs printed output).
 pub fn stdout_is_tty() -> bool {
     std::io::stdout().is_terminal()
@@ -169,7 +192,7 @@ pub fn stdout_is_tty() -> bool {
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 && secs <= 86_400.0 * 365.0 {
+        if (0.0..=86_400.0 * 365.0).contains(&secs) {
             return Ok(Duration::from_secs_f64(secs));
         }
         return Err(format!(
@@ -220,8 +243,8 @@ mod tests {
     }
 
     fn config(args: &[&str], tty: bool) -> Config {
-        let cli = Cli::try_parse_from(std::iter::once("portside").chain(args.iter().copied()))
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(std::iter::once("portside").chain(args.iter().copied())).unwrap();
         cli.into_config(tty).unwrap()
     }
 
@@ -242,6 +265,14 @@ mod tests {
         assert!(q.tcp && !q.udp && q.v4 && !q.v6 && !q.listening_only);
         let q = config(&["-tu", "-l"], false).sampler.query;
         assert!(q.tcp && q.udp && q.v4 && q.v6 && q.listening_only);
+    }
+
+    #[test]
+    fn filter_knows_users_and_services() {
+        let f = parse_filter("user:root port:https").unwrap();
+        assert!(!f.is_empty());
+        let e = parse_filter("user:no-such-user-here").unwrap_err();
+        assert!(e.to_string().contains("no-such-user-here"), "{e}");
     }
 
     #[test]

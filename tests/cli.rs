@@ -67,7 +67,11 @@ fn once_json_follows_the_contract() {
     assert_eq!(s["recv_q"], 0);
     assert!(s["send_q"].as_u64().unwrap() > 0, "backlog: {s}");
     assert!(s["uid"].is_u64() && s["inode"].as_u64().unwrap() > 0);
-    let expected_class = if port < 49152 { "registered" } else { "dynamic" };
+    let expected_class = if port < 49152 {
+        "registered"
+    } else {
+        "dynamic"
+    };
     assert_eq!(s["port_class"], expected_class);
     assert!(s["service"].is_null() || s["service"].is_string());
     let procs = s["processes"].as_array().unwrap();

@@ -55,7 +55,12 @@ fn reports_each_test_socket_with_state_queues_and_owner() {
     }
     let tw = find(
         &rows,
-        &key("tcp", t.time_wait_client, Some(t.time_wait_server), "TIME-WAIT"),
+        &key(
+            "tcp",
+            t.time_wait_client,
+            Some(t.time_wait_server),
+            "TIME-WAIT",
+        ),
     );
     assert!(tw.pids.is_empty(), "TIME_WAIT has no owner");
     let cw = find(
@@ -89,53 +94,46 @@ fn reports_each_test_socket_with_state_queues_and_owner() {
 /// portside must be in one of the ss runs. Retried a few times before failing.
 fn compare_with_ss(ss_args: &str, extra: &[&str], check_pids: bool) {
     let t = TestSockets::open();
-    let mut last = String::new();
+    let mut disagreement = String::new();
     for _attempt in 0..5 {
         let before = ss(ss_args);
         let (_, ours) = portside(extra);
         let after = ss(ss_args);
-        let (b, a, o) = (counts(&before), counts(&after), counts(&ours));
-        let stable: std::collections::HashMap<_, _> = b
+        let (seen_before, seen_after, reported) = (counts(&before), counts(&after), counts(&ours));
+        let stable: std::collections::HashMap<_, _> = seen_before
             .iter()
-            .filter_map(|(k, &n)| a.get(k).map(|&m| (k.clone(), n.min(m))))
+            .filter_map(|(k, &n)| seen_after.get(k).map(|&m| (k.clone(), n.min(m))))
             .collect();
-        let mut union = b.clone();
-        for (k, &n) in &a {
-            let e = union.entry(k.clone()).or_insert(0);
+        let mut seen_any = seen_before.clone();
+        for (k, &n) in &seen_after {
+            let e = seen_any.entry(k.clone()).or_insert(0);
             *e = (*e).max(n);
         }
-        let lost = missing(&stable, &o);
-        let extra_rows = missing(&o, &union);
+        let lost = missing(&stable, &reported);
+        let extra_rows = missing(&reported, &seen_any);
         let mut pid_diffs = Vec::new();
         if check_pids {
             let stable_pids: HashSet<(Key, Vec<u32>)> = before
                 .iter()
-                .filter(|r| {
-                    after
-                        .iter()
-                        .any(|q| q.key == r.key && q.pids == r.pids)
-                })
+                .filter(|r| after.iter().any(|q| q.key == r.key && q.pids == r.pids))
                 .map(|r| (r.key.clone(), r.pids.clone()))
                 .collect();
-            let our_pids: HashSet<(Key, Vec<u32>)> =
-                ours.iter().map(|r| (r.key.clone(), r.pids.clone())).collect();
-            pid_diffs = stable_pids.difference(&our_pids).cloned().collect();
+            let reported_pids: HashSet<(Key, Vec<u32>)> = ours
+                .iter()
+                .map(|r| (r.key.clone(), r.pids.clone()))
+                .collect();
+            pid_diffs = stable_pids.difference(&reported_pids).cloned().collect();
         }
         if lost.is_empty() && extra_rows.is_empty() && pid_diffs.is_empty() {
             // The test's own sockets were part of the comparison.
-            assert!(stable.contains_key(&key(
-                "tcp",
-                t.listener4_addr,
-                None,
-                "LISTEN"
-            )));
+            assert!(stable.contains_key(&key("tcp", t.listener4_addr, None, "LISTEN")));
             return;
         }
-        last = format!(
+        disagreement = format!(
             "missing from portside: {lost:?}\nonly in portside: {extra_rows:?}\npid differences (ss's view): {pid_diffs:?}"
         );
     }
-    panic!("portside and `ss {ss_args}` disagree after 5 tries:\n{last}");
+    panic!("portside and `ss {ss_args}` disagree after 5 tries:\n{disagreement}");
 }
 
 #[test]
@@ -157,7 +155,7 @@ fn proc_net_fallback_reports_the_same_set_as_ss() {
 fn tcp_set_equals_netstat2() {
     use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, get_sockets_info};
     let _t = TestSockets::open();
-    let theirs = |_: ()| -> HashSet<(SocketAddr, SocketAddr, String)> {
+    let netstat2_tcp = || -> HashSet<(SocketAddr, SocketAddr, String)> {
         get_sockets_info(
             AddressFamilyFlags::IPV4 | AddressFamilyFlags::IPV6,
             ProtocolFlags::TCP,
@@ -174,12 +172,12 @@ fn tcp_set_equals_netstat2() {
         })
         .collect()
     };
-    let mut last = String::new();
+    let mut disagreement = String::new();
     for _ in 0..5 {
-        let before = theirs(());
+        let before = netstat2_tcp();
         let (v, _) = portside(&["-t"]);
-        let after = theirs(());
-        let ours: HashSet<(SocketAddr, SocketAddr, String)> = v["sockets"]
+        let after = netstat2_tcp();
+        let reported: HashSet<(SocketAddr, SocketAddr, String)> = v["sockets"]
             .as_array()
             .unwrap()
             .iter()
@@ -198,15 +196,15 @@ fn tcp_set_equals_netstat2() {
             })
             .collect();
         let stable: HashSet<_> = before.intersection(&after).cloned().collect();
-        let union: HashSet<_> = before.union(&after).cloned().collect();
-        let lost: Vec<_> = stable.difference(&ours).collect();
-        let extra: Vec<_> = ours.difference(&union).collect();
+        let seen_any: HashSet<_> = before.union(&after).cloned().collect();
+        let lost: Vec<_> = stable.difference(&reported).collect();
+        let extra: Vec<_> = reported.difference(&seen_any).collect();
         if lost.is_empty() && extra.is_empty() {
             return;
         }
-        last = format!("missing: {lost:?}\nextra: {extra:?}");
+        disagreement = format!("missing: {lost:?}\nextra: {extra:?}");
     }
-    panic!("portside and netstat2 disagree:\n{last}");
+    panic!("portside and netstat2 disagree:\n{disagreement}");
 }
 
 /// netstat2's `TcpState` Debug names for our kernel names.

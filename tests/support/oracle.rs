@@ -36,7 +36,11 @@ fn norm_ip(ip: &str) -> String {
 fn split_endpoint(s: &str) -> (String, u16) {
     let (host, port) = s.rsplit_once(':').expect("endpoint has a port");
     let host = host.split('%').next().unwrap_or(host);
-    let port = if port == "*" { 0 } else { port.parse().expect("port") };
+    let port = if port == "*" {
+        0
+    } else {
+        port.parse().expect("port")
+    };
     (norm_ip(host), port)
 }
 
