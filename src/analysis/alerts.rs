@@ -115,65 +115,25 @@ pub struct AlertError {
     pub message: String,
 }
 
+/// A parse failure: the bad part and what is wrong with it.
+type Bad = (String, String);
+
 impl Alert {
     /// Parse one expression, e.g. `:443 time_wait>2000` or `accept_queue>=90%`.
     pub fn parse(expr: &str) -> Result<Alert, AlertError> {
-        let fail = |part: &str, message: String| AlertError {
+        Alert::parse_parts(expr.trim()).map_err(|(part, message)| AlertError {
             expr: expr.to_string(),
-            part: part.to_string(),
+            part,
             message,
-        };
-        let rest = expr.trim();
+        })
+    }
+
+    fn parse_parts(rest: &str) -> Result<Alert, Bad> {
         if rest.is_empty() {
-            return Err(fail("", "empty expression".into()));
+            return Err((String::new(), "empty expression".into()));
         }
-        let (scope, rest) = match rest.strip_prefix(':') {
-            Some(after) => {
-                let end = after
-                    .find(|c: char| !(c.is_ascii_digit() || c == '*'))
-                    .unwrap_or(after.len());
-                let word = after.find(char::is_whitespace).unwrap_or(after.len());
-                let token = &after[..end];
-                let scope = match token {
-                    "*" => Scope::EachPort,
-                    "" if word == 0 => {
-                        return Err(fail(":", "expected a port or '*' after ':'".into()));
-                    }
-                    _ => match token.parse::<u16>() {
-                        Ok(p) if p > 0 => Scope::Port(p),
-                        _ => {
-                            let part = &rest[..=end.max(word)];
-                            return Err(fail(part, format!("'{part}' is not a port (1-65535)")));
-                        }
-                    },
-                };
-                (scope, after[end..].trim_start())
-            }
-            None => (Scope::All, rest),
-        };
-        let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .unwrap_or(rest.len());
-        let name = &rest[..end];
-        let kinds = || {
-            let names: Vec<&str> = AlertKind::ALL.iter().map(|k| k.name()).collect();
-            names.join(", ")
-        };
-        if name.is_empty() {
-            let message = if rest.is_empty() {
-                format!("expected a kind ({})", kinds())
-            } else {
-                format!("'{rest}': expected a kind ({})", kinds())
-            };
-            return Err(fail(rest, message));
-        }
-        let Some(kind) = AlertKind::from_name(name) else {
-            return Err(fail(
-                name,
-                format!("unknown kind '{name}' (expected {})", kinds()),
-            ));
-        };
-        let rest = rest[end..].trim_start();
+        let (scope, rest) = parse_scope(rest)?;
+        let (kind, name, rest) = parse_kind(rest)?;
         let (op, rest) = if let Some(r) = rest.strip_prefix(">=") {
             (Op::Ge, r)
         } else if let Some(r) = rest.strip_prefix('>') {
@@ -181,43 +141,13 @@ impl Alert {
         } else {
             let op: String = rest.chars().take_while(|c| "<=!≥≤".contains(*c)).collect();
             return Err(if op.is_empty() {
-                fail(rest, format!("expected '>' or '>=' after '{name}'"))
+                (rest.into(), format!("expected '>' or '>=' after '{name}'"))
             } else {
-                fail(
-                    &op,
-                    format!("operator '{op}' is not supported (use > or >=)"),
-                )
+                let message = format!("operator '{op}' is not supported (use > or >=)");
+                (op, message)
             });
         };
-        let value = rest.trim();
-        if value.is_empty() {
-            return Err(fail(
-                value,
-                format!("expected a threshold after '{}'", op.symbol()),
-            ));
-        }
-        let threshold = if let Some(number) = value.strip_suffix('%') {
-            if !kind.takes_percent() {
-                return Err(fail(
-                    value,
-                    format!(
-                        "'{value}': {} takes a count of sockets, not a percent",
-                        kind.name()
-                    ),
-                ));
-            }
-            match number.trim().parse::<f64>() {
-                Ok(p) if (0.0..=100.0).contains(&p) => Threshold::Percent(p),
-                _ => return Err(fail(value, format!("'{value}' is not a percent (0-100%)"))),
-            }
-        } else {
-            match value.replace('_', "").parse::<u64>() {
-                Ok(n) => Threshold::Count(n),
-                Err(_) => {
-                    return Err(fail(value, format!("'{value}' is not a whole number")));
-                }
-            }
-        };
+        let threshold = parse_threshold(kind, op, rest.trim())?;
         // Only counts distinguish "each port" from "all": normalize so overrides match.
         let scope = if kind.takes_percent() && scope == Scope::EachPort {
             Scope::All
@@ -243,6 +173,80 @@ impl Alert {
             Op::Ge => value >= t,
         }
     }
+}
+
+/// `:PORT` or `:*` at the start, or nothing (host-wide).
+fn parse_scope(rest: &str) -> Result<(Scope, &str), Bad> {
+    let Some(after) = rest.strip_prefix(':') else {
+        return Ok((Scope::All, rest));
+    };
+    let end = after
+        .find(|c: char| !(c.is_ascii_digit() || c == '*'))
+        .unwrap_or(after.len());
+    let word = after.find(char::is_whitespace).unwrap_or(after.len());
+    let token = &after[..end];
+    let scope = match token {
+        "*" => Scope::EachPort,
+        "" if word == 0 => return Err((":".into(), "expected a port or '*' after ':'".into())),
+        _ => match token.parse::<u16>() {
+            Ok(p) if p > 0 => Scope::Port(p),
+            _ => {
+                let part = &rest[..=end.max(word)];
+                return Err((part.into(), format!("'{part}' is not a port (1-65535)")));
+            }
+        },
+    };
+    Ok((scope, after[end..].trim_start()))
+}
+
+/// The kind name; returns the kind, the name as written, and the rest.
+fn parse_kind(rest: &str) -> Result<(AlertKind, &str, &str), Bad> {
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(rest.len());
+    let name = &rest[..end];
+    let kinds = AlertKind::ALL.map(AlertKind::name).join(", ");
+    if name.is_empty() {
+        let message = if rest.is_empty() {
+            format!("expected a kind ({kinds})")
+        } else {
+            format!("'{rest}': expected a kind ({kinds})")
+        };
+        return Err((rest.into(), message));
+    }
+    let Some(kind) = AlertKind::from_name(name) else {
+        return Err((
+            name.into(),
+            format!("unknown kind '{name}' (expected {kinds})"),
+        ));
+    };
+    Ok((kind, name, rest[end..].trim_start()))
+}
+
+/// A whole number, or a percent for the kinds that take one.
+fn parse_threshold(kind: AlertKind, op: Op, value: &str) -> Result<Threshold, Bad> {
+    if value.is_empty() {
+        let message = format!("expected a threshold after '{}'", op.symbol());
+        return Err((String::new(), message));
+    }
+    if let Some(number) = value.strip_suffix('%') {
+        if !kind.takes_percent() {
+            let message = format!(
+                "'{value}': {} takes a count of sockets, not a percent",
+                kind.name()
+            );
+            return Err((value.into(), message));
+        }
+        return match number.trim().parse::<f64>() {
+            Ok(p) if (0.0..=100.0).contains(&p) => Ok(Threshold::Percent(p)),
+            _ => Err((value.into(), format!("'{value}' is not a percent (0-100%)"))),
+        };
+    }
+    value
+        .replace('_', "")
+        .parse::<u64>()
+        .map(Threshold::Count)
+        .map_err(|_| (value.into(), format!("'{value}' is not a whole number")))
 }
 
 impl Op {

@@ -10,7 +10,7 @@ use crate::analysis::rates::{ConnRate, is_connection};
 use crate::analysis::ring::Ring;
 use crate::model::{Owners, Proto, Snapshot, Socket, TcpState};
 
-/// Identifies one listening socket across ticks (several share an address with SO_REUSEPORT).
+/// Identifies one listening socket across ticks (several share an address with `SO_REUSEPORT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenerKey {
     pub local: SocketAddr,
@@ -75,7 +75,7 @@ impl ListenRate {
 }
 
 /// One row of the listener panel. Connection counts, rates and peers are per local port:
-/// listeners sharing a port (IPv4 and IPv6, SO_REUSEPORT workers) show the same figures.
+/// listeners sharing a port (IPv4 and IPv6, `SO_REUSEPORT` workers) show the same figures.
 #[derive(Debug, Clone)]
 pub struct ListenerRow<'a> {
     pub listener: Listener,

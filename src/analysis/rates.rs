@@ -230,6 +230,7 @@ mod tests {
 
     #[test]
     fn new_closed_and_short_lived() {
+        use ConnEvent::{Closed, New};
         let mut t = ConnTracker::new();
         let s0 = snapshot(
             at(0),
@@ -254,7 +255,6 @@ mod tests {
         );
         events(&mut t, &s0);
         let (ev, churn) = events(&mut t, &s1);
-        use ConnEvent::{Closed, New};
         assert_eq!(
             ev,
             vec![

@@ -42,7 +42,7 @@ pub fn tcp(state: TcpState, port: u16, remote: &str) -> Socket {
         recv_q: 0,
         send_q: 0,
         uid: 0,
-        inode: if no_inode { 0 } else { 1 },
+        inode: u64::from(!no_inode),
         owners: if no_inode {
             Owners::None(Unattributed::NoInode)
         } else {

@@ -1,5 +1,7 @@
 //! Firing alerts: compare each rule with the current insight and explain what it means.
 
+use std::fmt::Write as _;
+
 use crate::analysis::alerts::{Alert, AlertKind, Scope, Threshold};
 use crate::analysis::insight::Insight;
 use crate::analysis::ports::PortKey;
@@ -90,11 +92,12 @@ fn counts(alert: &Alert, insight: &Insight, fired: &mut Vec<FiredAlert>) {
                 let mut message = format!("{} {}", sockets(n, states[0]), rule(alert));
                 if alert.kind == AlertKind::TimeWait {
                     let split = insight.time_wait();
-                    message.push_str(&format!(
+                    let _ = write!(
+                        message,
                         ": {} client-side (we closed first: outbound pile-up), {} server-side",
                         thousands(u64::from(split.client_side)),
                         thousands(u64::from(split.server_side))
-                    ));
+                    );
                 } else {
                     message.push_str(meaning(alert.kind, None));
                 }
@@ -218,7 +221,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -271,7 +274,7 @@ mod tests {
         let fired = fire(&[":* close_wait>100"], sockets);
         assert_eq!(fired.len(), 1);
         assert_eq!(fired[0].severity, Severity::Warning);
-        assert_eq!(fired[0].value, 150.0);
+        assert!((fired[0].value - 150.0).abs() < 1e-9);
         assert_eq!(
             fired[0].message,
             "port 443: 150 sockets in CLOSE_WAIT (alert :* close_wait>100): the application is \
@@ -325,7 +328,7 @@ mod tests {
         );
         let by_length = fire(&[":80 accept_queue>50"], vec![full, half]);
         assert_eq!(by_length.len(), 1);
-        assert_eq!(by_length[0].value, 64.0);
+        assert!((by_length[0].value - 64.0).abs() < 1e-9);
     }
 
     #[test]
@@ -345,7 +348,7 @@ mod tests {
              ephemeral>70%): connect() fails with EADDRNOTAVAIL once they run out"
         );
         assert_eq!(fired[1].alert.to_string(), ":443 ephemeral>8");
-        assert_eq!(fired[1].value, 10.0);
+        assert!((fired[1].value - 10.0).abs() < 1e-9);
         assert!(fire(&[":5433 ephemeral>1"], sockets).is_empty());
     }
 

@@ -22,11 +22,7 @@ fn sock(state: TcpState, local: SocketAddr, remote: SocketAddr, owners: Owners) 
     s.local = local;
     s.remote = remote;
     s.owners = owners;
-    s.inode = if matches!(owners, Owners::Known(_)) {
-        1
-    } else {
-        0
-    };
+    s.inode = u64::from(matches!(owners, Owners::Known(_)));
     s
 }
 
@@ -285,7 +281,7 @@ fn timed(f: impl FnOnce()) -> (Duration, Duration) {
     };
     let (wall, before) = (Instant::now(), cpu());
     f();
-    (wall.elapsed(), cpu() - before)
+    (wall.elapsed(), cpu().saturating_sub(before))
 }
 
 fn ms(d: Duration) -> f64 {

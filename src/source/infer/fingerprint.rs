@@ -11,7 +11,7 @@ use crate::model::Proto;
 
 /// Seeded 64-bit fingerprint of a connection identity (proto, local, remote).
 ///
-/// foldhash rather than FxHash: as fast on these few words, but seeded per process, so peers
+/// foldhash rather than `FxHash`: as fast on these few words, but seeded per process, so peers
 /// choosing their addresses and ports (a SYN flood, the very moment this tool is opened)
 /// cannot aim at collisions. At 100k identities the chance of any 64-bit collision in one
 /// tick is ~3e-10, and one would only miscount one event.
