@@ -6,12 +6,14 @@
 //! cleared, not reallocated: a warm tick allocates nothing per socket. Measured cost at 100k
 //! sockets: see the `tick_cost_at_100k_sockets` test (release build, `--ignored`).
 //!
-//! Memory (defaults): history rings <= ~11.7 MB ([`History::max_heap_bytes`]), connection
-//! identities ~2.3 MB at 100k connections, port tables 512 KiB + 64 B per port in use,
-//! ephemeral destinations ~64 B each. [`Insight::heap_bytes`] reports the live figure.
+//! Memory (defaults): history rings <= 11.7 MB ([`History::max_heap_bytes`]: 667 points x
+//! (144 B host + 256 ports x 60 B + 512 listeners x 4 B)), connection lists 48 B per
+//! connection (4.8 MB at 100k), port tables 512 KiB + 60 B per port in use, ephemeral
+//! destinations ~64 B each: ~13 MB at 100k sockets. [`Insight::heap_bytes`] reports it live.
+
+use std::time::{Duration, SystemTime};
 
 use foldhash::HashMap;
-use std::time::{Duration, SystemTime};
 
 use crate::analysis::history::History;
 use crate::analysis::listeners::{ListenRate, Listener};
@@ -19,6 +21,7 @@ use crate::analysis::ports::{Listening, PortKey, PortRow, PortTable, proto_index
 use crate::analysis::rates::{ConnEvent, ConnRate, ConnTracker, TickChurn, is_connection};
 use crate::analysis::timewait::{Destination, EphemeralUse, TimeWaitSplit, range_size};
 use crate::model::{Proto, Snapshot, TcpState};
+use crate::source::sysctl::ListenStats;
 
 /// How much history to keep, and for how many ports and listeners.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +182,11 @@ impl Insight {
             }
         }
         self.counters = Some((now, overflows, drops));
+    }
+
+    /// [`Insight::record_listen_counters`] from a `/proc/net/netstat` reading.
+    pub fn record_listen_stats(&mut self, stats: &ListenStats) {
+        self.record_listen_counters(stats.listen_overflows, stats.listen_drops);
     }
 
     /// Time of the last snapshot taken in.

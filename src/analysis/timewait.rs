@@ -14,6 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::analysis::insight::Insight;
 use crate::analysis::ports::top_counts;
 use crate::model::{Proto, Snapshot, TcpState};
+use crate::source::sysctl::KernelSettings;
 
 /// TIME_WAIT sockets split by who closed first.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -157,6 +158,53 @@ impl TimeWaitReport {
     }
 }
 
+impl TimeWaitReport {
+    /// What the kernel settings mean for this report, one sentence each: port reuse,
+    /// the TIME_WAIT cap, and the lifetime `tcp_fin_timeout` is often mistaken for.
+    pub fn kernel_notes(&self, k: &KernelSettings) -> Vec<String> {
+        let mut notes = Vec::new();
+        let client = self.split.client_side;
+        match k.tcp_tw_reuse {
+            Some(0) if client > 0 => notes.push(format!(
+                "net.ipv4.tcp_tw_reuse=0: new outbound connections cannot reuse the ports of \
+                 the {client} client-side TIME_WAIT sockets"
+            )),
+            Some(2)
+                if self
+                    .ephemeral
+                    .iter()
+                    .any(|u| !u.destination.remote.ip().is_loopback()) =>
+            {
+                notes.push(
+                    "net.ipv4.tcp_tw_reuse=2: TIME_WAIT ports are reused toward loopback only"
+                        .to_string(),
+                );
+            }
+            _ => {}
+        }
+        if let Some(max) = k.tcp_max_tw_buckets
+            && max > 0
+            && u64::from(self.total) * 5 >= max * 4
+        {
+            notes.push(format!(
+                "{} TIME_WAIT of net.ipv4.tcp_max_tw_buckets={max} ({:.0}%): past it the kernel \
+                 destroys TIME_WAIT sockets early",
+                self.total,
+                100.0 * f64::from(self.total) / max as f64
+            ));
+        }
+        if let Some(fin) = k.tcp_fin_timeout
+            && self.total > 0
+        {
+            notes.push(format!(
+                "TIME_WAIT lasts 60 s, fixed in the kernel; net.ipv4.tcp_fin_timeout={fin} only \
+                 bounds FIN_WAIT2"
+            ));
+        }
+        notes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +297,48 @@ mod tests {
         assert_eq!((db.used, db.range_size), (3, 100));
         assert_eq!(db.percent(), Some(3.0));
         assert_eq!(r.ephemeral_range, (33000, 33099));
+    }
+
+    #[test]
+    fn kernel_notes_explain_the_settings() {
+        let mut snap = snapshot(
+            at(0),
+            vec![
+                from("10.0.0.1:40000", TcpState::TimeWait, "10.5.0.5:5432"),
+                from("10.0.0.1:40001", TcpState::TimeWait, "10.5.0.5:5432"),
+            ],
+        );
+        snap.ephemeral_range = (32768, 60999);
+        let mut insight = Insight::default();
+        insight.update(&snap);
+        let r = TimeWaitReport::build(&insight, &snap, 5);
+        let settings = KernelSettings {
+            ephemeral_range: (32768, 60999),
+            tcp_fin_timeout: Some(60),
+            tcp_tw_reuse: Some(0),
+            tcp_max_tw_buckets: Some(2),
+            somaxconn: Some(4096),
+        };
+        assert_eq!(
+            r.kernel_notes(&settings),
+            [
+                "net.ipv4.tcp_tw_reuse=0: new outbound connections cannot reuse the ports of \
+                 the 2 client-side TIME_WAIT sockets",
+                "2 TIME_WAIT of net.ipv4.tcp_max_tw_buckets=2 (100%): past it the kernel \
+                 destroys TIME_WAIT sockets early",
+                "TIME_WAIT lasts 60 s, fixed in the kernel; net.ipv4.tcp_fin_timeout=60 only \
+                 bounds FIN_WAIT2",
+            ]
+        );
+        let calm = KernelSettings {
+            tcp_tw_reuse: Some(2),
+            tcp_max_tw_buckets: Some(262_144),
+            tcp_fin_timeout: None,
+            ..settings
+        };
+        assert_eq!(
+            r.kernel_notes(&calm),
+            ["net.ipv4.tcp_tw_reuse=2: TIME_WAIT ports are reused toward loopback only"]
+        );
     }
 }
