@@ -204,6 +204,21 @@ impl History {
         &self.host
     }
 
+    /// How many points back the newest point reaches `ago` into the past: the `points`
+    /// argument of [`PortHistory::delta`] for "change over the last minute".
+    pub fn points_within(&self, ago: Duration) -> usize {
+        let Some(newest) = self.host.last() else {
+            return 0;
+        };
+        let since = newest.at.checked_sub(ago).unwrap_or(SystemTime::UNIX_EPOCH);
+        self.host
+            .iter()
+            .rev()
+            .skip(1)
+            .take_while(|p| p.at >= since)
+            .count()
+    }
+
     /// Host-wide sockets of `proto` in `state`, oldest to newest: the header sparklines.
     pub fn state_series(
         &self,
@@ -553,6 +568,18 @@ mod tests {
         assert_eq!(p.delta(None, 60), -5);
         tick(&mut h, 61_000, &table(&[]));
         assert!(tracked(&h).is_empty());
+    }
+
+    #[test]
+    fn points_within_counts_back_by_time() {
+        let mut h = history(1);
+        assert_eq!(h.points_within(Duration::from_secs(60)), 0);
+        for s in 0..10 {
+            tick(&mut h, s * 2000, &table(&[]));
+        }
+        assert_eq!(h.points_within(Duration::from_secs(4)), 2);
+        assert_eq!(h.points_within(Duration::from_secs(5)), 2);
+        assert_eq!(h.points_within(Duration::from_secs(600)), 9);
     }
 
     #[test]

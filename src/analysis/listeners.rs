@@ -3,6 +3,7 @@
 
 use foldhash::{HashMap, HashMapExt};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use crate::analysis::insight::Insight;
 use crate::analysis::ports::{PortKey, top_counts};
@@ -83,6 +84,8 @@ pub struct ListenerRow<'a> {
     pub established: u32,
     /// Growing CLOSE_WAIT means the application does not close its sockets.
     pub close_wait: u32,
+    /// Change of CLOSE_WAIT on the port over the last minute (`None`: port not tracked).
+    pub close_wait_delta: Option<i64>,
     /// New and closed connections per second on the port; `None` on the first tick.
     pub rate: Option<ConnRate>,
     /// Remote addresses with the most connections on the port, most first.
@@ -99,6 +102,7 @@ pub fn listener_rows<'a>(
     top_peers: usize,
 ) -> Vec<ListenerRow<'a>> {
     let peers = peers_by_port(insight, snapshot, top_peers);
+    let minute = insight.history().points_within(Duration::from_secs(60));
     let mut rows: Vec<ListenerRow<'a>> = insight
         .listeners()
         .iter()
@@ -110,6 +114,10 @@ pub fn listener_rows<'a>(
                 syn_recv: count(TcpState::SynRecv) + count(TcpState::NewSynRecv),
                 established: count(TcpState::Established),
                 close_wait: count(TcpState::CloseWait),
+                close_wait_delta: insight
+                    .history()
+                    .port(key)
+                    .map(|h| h.delta(Some(TcpState::CloseWait), minute)),
                 rate: insight.port_rate(key),
                 top_peers: peers.get(&l.local.port()).cloned().unwrap_or_default(),
                 queue_history: insight.history().listener_queue(&l.key()),
@@ -178,6 +186,7 @@ mod tests {
         assert_eq!((r.listener.queue, r.listener.backlog), (115, 128));
         assert!((r.listener.fill_percent().unwrap() - 89.84).abs() < 0.01);
         assert_eq!((r.syn_recv, r.established, r.close_wait), (1, 3, 1));
+        assert_eq!(r.close_wait_delta, Some(0));
         let rate = r.rate.unwrap();
         assert!((rate.new_per_sec - 4.0).abs() < 1e-9, "{rate:?}");
         assert!(rate.closed_per_sec.abs() < 1e-9);
@@ -190,6 +199,27 @@ mod tests {
         );
         let queue: Vec<u32> = r.queue_history.unwrap().iter().collect();
         assert_eq!(queue, vec![115], "ticks 500 ms apart merge into one point");
+    }
+
+    #[test]
+    fn close_wait_growth_over_the_last_minute() {
+        let mut insight = Insight::default();
+        let mut last = snapshot(at(0), vec![]);
+        for (secs, close_wait) in [(0u64, 40u16), (30, 1), (60, 5), (90, 12)] {
+            let mut sockets = vec![tcp(TcpState::Listen, 8080, "0.0.0.0:0")];
+            sockets.extend(
+                (0..close_wait).map(|i| tcp(TcpState::CloseWait, 8080, &format!("10.0.0.1:{i}"))),
+            );
+            last = snapshot(at(secs * 1000), sockets);
+            insight.update(&last);
+        }
+        let rows = listener_rows(&insight, &last, 0);
+        assert_eq!(rows[0].close_wait, 12);
+        assert_eq!(
+            rows[0].close_wait_delta,
+            Some(11),
+            "12 now against 1 a minute ago"
+        );
     }
 
     #[test]
