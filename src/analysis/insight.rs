@@ -55,6 +55,8 @@ pub struct Insight {
     ports: PortTable,
     listeners: Vec<Listener>,
     destinations: HashMap<Destination, u32>,
+    /// Indexes of the TCP connections whose local port is in the ephemeral range.
+    outbound: Vec<u32>,
     ephemeral_range: (u16, u16),
     states: [[u32; TcpState::COUNT]; 2],
     time_wait: TimeWaitSplit,
@@ -80,6 +82,7 @@ impl Insight {
             ports: PortTable::default(),
             listeners: Vec::new(),
             destinations: HashMap::default(),
+            outbound: Vec::new(),
             ephemeral_range: (0, 0),
             states: [[0; TcpState::COUNT]; 2],
             time_wait: TimeWaitSplit::default(),
@@ -97,44 +100,70 @@ impl Insight {
     }
 
     /// Take in the next snapshot (in time order; one stepping back in time yields no rates).
+    ///
+    /// One full pass over the sockets feeds the tracker, the counts and the listening sets;
+    /// what depends on knowing every listener (TIME_WAIT side, ephemeral use) is settled
+    /// afterwards from the port rows and from the indexes of the outbound candidates, so
+    /// the 10 MB of a 100k-socket snapshot stream through the cache once.
     pub fn update(&mut self, snapshot: &Snapshot) {
-        self.listening.fill(snapshot);
+        self.listening.clear();
         self.ports.clear();
         self.listeners.clear();
         self.destinations.clear();
+        self.outbound.clear();
         self.states = [[0; TcpState::COUNT]; 2];
-        self.time_wait = TimeWaitSplit::default();
         self.ephemeral_range = snapshot.ephemeral_range;
         self.taken_at = Some(snapshot.taken_at);
 
-        let ports = &mut self.ports;
-        self.churn = self.tracker.update(snapshot, |proto, port, event| {
-            let row = ports.row_mut(PortKey::new(proto, port));
-            match event {
-                ConnEvent::New => row.new += 1,
-                ConnEvent::Closed => row.closed += 1,
-            }
-        });
-
         let (lo, hi) = snapshot.ephemeral_range;
-        let tcp_listening = self.listening.of(Proto::Tcp);
-        for s in &snapshot.sockets {
+        self.tracker.begin();
+        for (i, s) in snapshot.sockets.iter().enumerate() {
+            self.tracker.push(s);
             let port = s.local.port();
             self.states[proto_index(s.proto)][s.state.index()] += 1;
             let row = self.ports.row_mut(PortKey::new(s.proto, port));
             row.counts[s.state.index()] += 1;
-            row.listening |= s.is_listening();
-            if s.proto != Proto::Tcp {
-                continue;
+            if s.is_listening() {
+                row.listening = true;
+                self.listening.insert(s.proto, port);
             }
-            let server_port = tcp_listening.contains(port);
-            match s.state {
-                TcpState::Listen => self.listeners.push(Listener::of(s)),
-                TcpState::TimeWait if server_port => self.time_wait.server_side += 1,
-                TcpState::TimeWait => self.time_wait.client_side += 1,
-                _ => {}
+            if s.proto == Proto::Tcp {
+                if s.state == TcpState::Listen {
+                    self.listeners.push(Listener::of(s));
+                } else if (lo..=hi).contains(&port) && is_connection(s) {
+                    self.outbound.push(i as u32);
+                }
             }
-            if !server_port && (lo..=hi).contains(&port) && is_connection(s) {
+        }
+        let ports = &mut self.ports;
+        self.churn = self
+            .tracker
+            .finish(snapshot.taken_at, |proto, port, event| {
+                let row = ports.row_mut(PortKey::new(proto, port));
+                match event {
+                    ConnEvent::New => row.new += 1,
+                    ConnEvent::Closed => row.closed += 1,
+                }
+            });
+
+        self.time_wait = TimeWaitSplit::default();
+        for row in self
+            .ports
+            .rows()
+            .iter()
+            .filter(|r| r.key.proto == Proto::Tcp)
+        {
+            let tw = row.count(TcpState::TimeWait);
+            if row.listening {
+                self.time_wait.server_side += tw;
+            } else {
+                self.time_wait.client_side += tw;
+            }
+        }
+        let tcp_listening = self.listening.of(Proto::Tcp);
+        for &i in &self.outbound {
+            let s = &snapshot.sockets[i as usize];
+            if !tcp_listening.contains(s.local.port()) {
                 let d = Destination {
                     local_ip: s.local.ip(),
                     remote: s.remote,
@@ -287,6 +316,7 @@ impl Insight {
         self.tracker.heap_bytes()
             + self.ports.heap_bytes()
             + self.listeners.capacity() * size_of::<Listener>()
+            + self.outbound.capacity() * size_of::<u32>()
             + self.destinations.capacity() * (size_of::<(Destination, u32)>() + 1)
             + self.history.heap_bytes()
     }

@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::hash::Hash;
 
-use crate::model::{Proto, Snapshot, TcpState};
+use crate::model::{Proto, TcpState};
 
 /// A protocol and a local port: the key of a port group and of per-port history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,14 +74,14 @@ pub struct Listening {
 }
 
 impl Listening {
-    /// Refill from `snapshot`, reusing the bitsets.
-    pub fn fill(&mut self, snapshot: &Snapshot) {
+    pub fn clear(&mut self) {
         for set in &mut self.sets {
             set.clear();
         }
-        for s in snapshot.sockets.iter().filter(|s| s.is_listening()) {
-            self.sets[proto_index(s.proto)].insert(s.local.port());
-        }
+    }
+
+    pub fn insert(&mut self, proto: Proto, port: u16) {
+        self.sets[proto_index(proto)].insert(port);
     }
 
     /// Whether some socket of `proto` listens on `port`.

@@ -105,31 +105,47 @@ impl ConnTracker {
     pub fn update(
         &mut self,
         snapshot: &Snapshot,
+        on_event: impl FnMut(Proto, u16, ConnEvent),
+    ) -> TickChurn {
+        self.begin();
+        for s in &snapshot.sockets {
+            self.push(s);
+        }
+        self.finish(snapshot.taken_at, on_event)
+    }
+
+    /// Start a tick fed socket by socket (for callers that already walk the snapshot once).
+    pub fn begin(&mut self) {
+        self.cur.clear();
+    }
+
+    /// Feed one socket of this tick's snapshot; non-connections are skipped.
+    pub fn push(&mut self, s: &Socket) {
+        if is_connection(s) {
+            self.cur.push(Conn {
+                id: self.fingerprint.of(s.proto, s.local, s.remote),
+                port: s.local.port(),
+                proto: s.proto,
+                open: is_open(s.state),
+            });
+        }
+    }
+
+    /// End the tick of the snapshot taken at `taken_at`, as [`ConnTracker::update`] does.
+    pub fn finish(
+        &mut self,
+        taken_at: SystemTime,
         mut on_event: impl FnMut(Proto, u16, ConnEvent),
     ) -> TickChurn {
         let elapsed = self
             .last_at
-            .and_then(|last| snapshot.taken_at.duration_since(last).ok())
+            .and_then(|last| taken_at.duration_since(last).ok())
             .filter(|d| !d.is_zero());
-        self.last_at = Some(snapshot.taken_at);
+        self.last_at = Some(taken_at);
         let mut churn = TickChurn {
             elapsed,
             ..TickChurn::default()
         };
-        self.cur.clear();
-        let fingerprint = &self.fingerprint;
-        self.cur.extend(
-            snapshot
-                .sockets
-                .iter()
-                .filter(|s| is_connection(s))
-                .map(|s| Conn {
-                    id: fingerprint.of(s.proto, s.local, s.remote),
-                    port: s.local.port(),
-                    proto: s.proto,
-                    open: is_open(s.state),
-                }),
-        );
         sort_by_id(&mut self.cur, &mut self.scratch, |c| c.id);
         // Without a positive interval a rate means nothing: refresh the identities silently.
         if elapsed.is_some() {
