@@ -15,7 +15,7 @@ use foldhash::{HashMap, HashMapExt};
 use std::time::{Duration, SystemTime};
 
 use crate::analysis::listeners::{ListenRate, ListenerKey};
-use crate::analysis::ports::{PortKey, PortTable};
+use crate::analysis::ports::PortKey;
 use crate::analysis::rates::ConnRate;
 pub use crate::analysis::ring::Ring;
 pub use tracking::{PortHistory, PortPoint};
@@ -275,6 +275,7 @@ impl History {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::analysis::ports::PortTable;
     use crate::analysis::testing::at;
 
     pub(super) fn history(max_ports: usize) -> History {

@@ -16,10 +16,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::model::{Owners, Process, Proto, Snapshot, Socket, TcpState, Unattributed};
+use crate::model::{Owners, Proto, Snapshot, Socket, TcpState, Unattributed};
 
 pub mod fingerprint;
 mod sets;
@@ -285,8 +284,9 @@ fn infer(snapshot: &mut Snapshot, i: usize, set: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Coverage, Family};
+    use crate::model::{Coverage, Family, Process};
     use std::net::SocketAddr;
+    use std::sync::Arc;
 
     fn process(pid: u32, name: &str) -> Arc<Process> {
         Arc::new(Process {
