@@ -1,1 +1,391 @@
-//! (in progress)
+//! The owner join: socket inode -> every process that holds it, kept across samples and
+//! re-read incrementally.
+//!
+//! sock_diag gives each socket's inode but no pid; the only map from inode to pid is the
+//! `socket:[N]` link of every fd under `/proc/<pid>/fd`. Reading all of them costs a few µs per
+//! fd, every fd of every process, so a tick reads only what may have changed:
+//!
+//! 1. List `/proc` and `fstat` each `/proc/<pid>/fd` (allowed without privilege). Its
+//!    signature (inode, size = fd count on Linux >= 6.2, mtime, owner) is compared with the
+//!    last tick: new pids are read in full, changed ones re-read new fd numbers and sockets
+//!    that left the sample, vanished ones are forgotten. A reused pid has a new proc inode,
+//!    so it always reads as changed and is re-identified by (pid, start time).
+//! 2. An fd count can stay equal across a close + open. A socket whose inode is still unknown
+//!    one tick after it appeared is searched in the processes of its uid (re-reading their
+//!    non-socket fds too), then, if still unknown, by a full walk, at most once per
+//!    [`OwnerJoin::set_min_full_walk_interval`] (and never more often than 20x its own
+//!    cost). An inode a full walk could not find waits until some process changes.
+//! 3. A socket shared by several processes (pre-forked workers) survives one of them
+//!    closing it, so each shared mapping is re-checked with one `readlinkat` per tick; a
+//!    stale one is dropped and that process re-read.
+//!
+//! Large batches (the first tick, a full walk) are spread over threads.
+
+mod fdscan;
+mod index;
+mod resolve;
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod live;
+#[cfg(test)]
+mod tests;
+
+use std::mem::MaybeUninit;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::model::{Coverage, Process, Socket};
+use crate::source::owners::fdscan::{Depth, Job, ProcRoot, ScanOutcome, Scanner};
+use crate::source::owners::index::{IntMap, OwnerIndex};
+use crate::source::owners::resolve::Resolver;
+use crate::source::process::ProcessCache;
+
+/// Socket fds re-read per tick while searching for unknown inodes by uid.
+const SEARCH_BUDGET_FDS: usize = 16 * 1024;
+/// Shared mappings re-checked per tick (one `readlinkat` each), rotating when there are more.
+const VERIFY_BUDGET: usize = 2048;
+/// A full walk may cost at most 1/20 of the time between two of them.
+const FULL_WALK_DUTY: u32 = 20;
+
+/// The processes that own this sample's sockets, and how far the join got.
+#[derive(Debug, Clone, Default)]
+pub struct Attribution {
+    /// Every process owning >= 1 socket of this sample.
+    pub processes: Vec<Arc<Process>>,
+    /// Interned sets of indexes into `processes` (sockets with the same owners share one).
+    pub owner_sets: Vec<Box<[u32]>>,
+    pub coverage: Coverage,
+    /// Could read every process's fd dir.
+    pub privileged: bool,
+}
+
+/// What the last [`OwnerJoin::attribute`] call did, for benchmarks and the UI.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JoinStats {
+    /// Processes listed under `/proc`.
+    pub pids: usize,
+    /// fd dirs opened and listed.
+    pub pids_scanned: usize,
+    /// fd links read (`readlinkat`), shared-mapping checks included.
+    pub fds_read: usize,
+    /// Shared mappings re-checked, and how many of them were stale.
+    pub verified: usize,
+    pub stale: usize,
+    /// Unknown inodes searched for among the processes of their uid.
+    pub searched: usize,
+    /// Every readable process was read in full (the first call, or a rate-limited walk).
+    pub full_walk: bool,
+    /// Most threads one batch used.
+    pub threads: usize,
+    pub elapsed: Duration,
+}
+
+/// Where an inode that no process is known to hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unresolved {
+    /// First unknown at this tick; searched if still there next tick (most new sockets that
+    /// vanish this fast were short-lived and closed).
+    Seen(u64),
+    /// The processes of its uid were searched; waiting for a full walk.
+    Searched,
+    /// A full walk did not find it (kernel socket, in flight, another pid namespace).
+    Walked,
+}
+
+/// Long-lived inode -> processes join; keep one per sampler.
+pub struct OwnerJoin {
+    proc_root: PathBuf,
+    root: Option<ProcRoot>,
+    index: OwnerIndex,
+    cache: ProcessCache,
+    scanner: Scanner,
+    resolver: Resolver,
+    dir_buf: Vec<MaybeUninit<u8>>,
+    pid_list: Vec<u32>,
+    tick: u64,
+    unresolved: IntMap<u64, Unresolved>,
+    last_full_walk: Option<(Instant, Duration)>,
+    min_full_walk_interval: Duration,
+    max_threads: usize,
+    verify_cursor: usize,
+    euid: u32,
+    stats: JoinStats,
+}
+
+impl OwnerJoin {
+    pub fn new(proc_root: PathBuf) -> OwnerJoin {
+        OwnerJoin {
+            proc_root,
+            root: None,
+            index: OwnerIndex::default(),
+            cache: ProcessCache::new(),
+            scanner: Scanner::default(),
+            resolver: Resolver::default(),
+            dir_buf: vec![MaybeUninit::uninit(); 32 * 1024],
+            pid_list: Vec::new(),
+            tick: 0,
+            unresolved: IntMap::default(),
+            last_full_walk: None,
+            min_full_walk_interval: Duration::from_secs(10),
+            max_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            verify_cursor: 0,
+            euid: rustix::process::geteuid().as_raw(),
+            stats: JoinStats::default(),
+        }
+    }
+
+    /// Least time between two full walks triggered by unknown inodes (default 10 s).
+    pub fn set_min_full_walk_interval(&mut self, interval: Duration) {
+        self.min_full_walk_interval = interval;
+    }
+
+    /// Most threads a large batch may use (default: available cores, at most 4).
+    pub fn set_max_threads(&mut self, threads: usize) {
+        self.max_threads = threads.max(1);
+    }
+
+    /// Statistics of the last call (pids scanned, fds read, full walk or not).
+    pub fn last_stats(&self) -> JoinStats {
+        self.stats
+    }
+
+    /// Set `socket.owners` for every socket (Known(set) / None(reason)) and return the processes.
+    pub fn attribute(&mut self, sockets: &mut [Socket]) -> Attribution {
+        let started = Instant::now();
+        self.tick += 1;
+        self.stats = JoinStats::default();
+        if self.root.is_none() {
+            self.root = ProcRoot::open(&self.proc_root).ok();
+        }
+        let Some(root) = self.root.take() else {
+            // No /proc: every socket is still listed, none attributed.
+            self.index = OwnerIndex::default();
+            return self.resolver.resolve(&mut self.index, sockets, self.tick, false, self.euid, false);
+        };
+        self.refresh(&root, sockets);
+        let all_read = self.index.pids.values().all(|t| t.denied || t.read == (self.tick, Depth::Full));
+        if all_read {
+            self.stats.full_walk = true;
+            self.last_full_walk = Some((started, started.elapsed()));
+        } else {
+            self.verify_shared(&root);
+            self.search(&root, started);
+        }
+        self.root = Some(root);
+        let denied = self.index.denied() > 0;
+        let attribution = self.resolver.resolve(&mut self.index, sockets, self.tick, denied, self.euid, !denied);
+        self.forget(all_read || self.stats.full_walk);
+        self.stats.elapsed = started.elapsed();
+        attribution
+    }
+
+    /// List processes, forget the vanished, read the new in full and the changed in part.
+    fn refresh(&mut self, root: &ProcRoot, sockets: &[Socket]) {
+        let tick = self.tick;
+        if root.list_pids(&mut self.dir_buf, &mut self.pid_list).is_err() {
+            self.pid_list.clear();
+        }
+        self.stats.pids = self.pid_list.len();
+        let mut todo = Vec::new();
+        for &pid in &self.pid_list {
+            let Ok(sig) = root.fd_dir_sig(pid) else { continue };
+            match self.index.pids.get_mut(&pid) {
+                Some(t) => {
+                    t.seen = tick;
+                    if t.sig != sig {
+                        todo.push((pid, sig));
+                    }
+                }
+                None => todo.push((pid, sig)),
+            }
+        }
+        self.index.remove_unseen(tick);
+        self.resolver.mark_sample(&mut self.index, sockets, tick);
+        let jobs = todo
+            .into_iter()
+            .map(|(pid, sig)| match self.index.pids.get(&pid) {
+                Some(_) => self.job(pid, Depth::Changed, root.exact_counts),
+                None => Job { pid, depth: Depth::Full, trusted: Vec::new(), cost: sig.cost(root.exact_counts) },
+            })
+            .collect();
+        self.run(root, jobs);
+        self.resolver.prune_unknown(&self.index);
+    }
+
+    /// A job for a known process at `depth`: the fds it may trust are copied from its table.
+    fn job(&self, pid: u32, depth: Depth, exact_counts: bool) -> Job {
+        let tick = self.tick;
+        let Some(t) = self.index.pids.get(&pid) else {
+            return Job { pid, depth: Depth::Full, trusted: Vec::new(), cost: 64 };
+        };
+        let seen = |inode: u64| self.index.inodes.get(&inode).map_or(0, |e| e.seen);
+        let trusted = match depth {
+            Depth::Full => Vec::new(),
+            // Keep files, sockets in this sample, and sockets never sampled (unix, netlink).
+            Depth::Changed => t
+                .fds
+                .iter()
+                .filter(|e| e.inode == 0 || {
+                    let s = seen(e.inode);
+                    s == 0 || s == tick
+                })
+                .copied()
+                .collect(),
+            Depth::Search => t.fds.iter().filter(|e| e.inode != 0 && seen(e.inode) == tick).copied().collect(),
+        };
+        Job { pid, depth, trusted, cost: t.sig.cost(exact_counts) }
+    }
+
+    /// Scan a batch and fold the results into the index.
+    fn run(&mut self, root: &ProcRoot, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let (results, threads) = fdscan::run_jobs(root, jobs, &self.cache, &mut self.scanner, self.max_threads);
+        self.stats.threads = self.stats.threads.max(threads);
+        for (job, outcome) in results {
+            match &outcome {
+                ScanOutcome::Scanned { links_read, .. } => {
+                    self.stats.pids_scanned += 1;
+                    self.stats.fds_read += links_read;
+                }
+                ScanOutcome::Denied(_) => self.stats.pids_scanned += 1,
+                ScanOutcome::Gone => {}
+            }
+            if let Some(t) = self.index.pids.get(&job.pid) {
+                // A process that vanished from the listing is not brought back by a late read.
+                if t.seen != self.tick {
+                    continue;
+                }
+            }
+            self.index.apply(job.pid, outcome, job.depth, self.tick, &mut self.cache);
+        }
+    }
+
+    /// Re-check shared mappings in this sample; drop the stale ones and re-read their process.
+    fn verify_shared(&mut self, root: &ProcRoot) {
+        let tick = self.tick;
+        let shared = self.resolver.shared();
+        if shared.is_empty() {
+            return;
+        }
+        let mut checks = Vec::new();
+        for &inode in shared {
+            let Some(entry) = self.index.inodes.get(&inode) else { continue };
+            for h in entry.holders.as_slice() {
+                let fully_read = self.index.pids.get(&h.pid).is_some_and(|t| t.read == (tick, Depth::Full));
+                if !fully_read {
+                    checks.push((inode, *h));
+                }
+            }
+        }
+        let start = self.verify_cursor % checks.len().max(1);
+        let take = checks.len().min(VERIFY_BUDGET);
+        self.verify_cursor = start + take;
+        let mut rescan = Vec::new();
+        for &(inode, h) in checks.iter().cycle().skip(start).take(take) {
+            self.stats.verified += 1;
+            self.stats.fds_read += 1;
+            if root.read_fd(h.pid, h.fd) != Ok(Some(inode)) {
+                self.stats.stale += 1;
+                self.index.drop_holder(inode, h.pid);
+                rescan.push(h.pid);
+            }
+        }
+        rescan.sort_unstable();
+        rescan.dedup();
+        let jobs = rescan.into_iter().map(|pid| self.job(pid, Depth::Search, root.exact_counts)).collect();
+        self.run(root, jobs);
+        self.resolver.prune_unknown(&self.index);
+    }
+
+    /// Find inodes still unknown: by uid one tick after they appear, then by a rate-limited walk.
+    fn search(&mut self, root: &ProcRoot, started: Instant) {
+        let tick = self.tick;
+        let mut fresh_uids = Vec::new();
+        let mut want_walk = false;
+        for &(inode, uid) in self.resolver.unknown() {
+            match self.unresolved.get(&inode) {
+                Some(Unresolved::Seen(t)) if *t < tick => {
+                    self.stats.searched += 1;
+                    if !fresh_uids.contains(&uid) {
+                        fresh_uids.push(uid);
+                    }
+                }
+                Some(Unresolved::Searched) => want_walk = true,
+                _ => {}
+            }
+        }
+        if !fresh_uids.is_empty() {
+            let mut candidates: Vec<(u64, usize, u32)> = self
+                .index
+                .pids
+                .iter()
+                .filter(|(_, t)| !t.denied && fresh_uids.contains(&t.sig.uid))
+                .filter(|(_, t)| !(t.read.0 == tick && t.read.1 >= Depth::Search))
+                .map(|(&pid, t)| (t.read.0, t.sig.cost(root.exact_counts), pid))
+                .collect();
+            // Recently changed processes first (an accept() that kept the fd count), small first.
+            candidates.sort_unstable_by_key(|&(read, cost, pid)| (std::cmp::Reverse(read), cost, pid));
+            let mut budget = SEARCH_BUDGET_FDS;
+            let mut jobs = Vec::new();
+            for (_, cost, pid) in candidates {
+                if !jobs.is_empty() && cost > budget {
+                    break;
+                }
+                budget = budget.saturating_sub(cost);
+                jobs.push(self.job(pid, Depth::Search, root.exact_counts));
+            }
+            self.run(root, jobs);
+            self.resolver.prune_unknown(&self.index);
+            for &(inode, _) in self.resolver.unknown() {
+                if let Some(u) = self.unresolved.get_mut(&inode) {
+                    if matches!(*u, Unresolved::Seen(t) if t < tick) {
+                        *u = Unresolved::Searched;
+                        want_walk = true;
+                    }
+                }
+            }
+        }
+        let due = self.last_full_walk.is_none_or(|(at, cost)| {
+            at.elapsed() >= self.min_full_walk_interval.max(cost * FULL_WALK_DUTY)
+        });
+        if want_walk && due {
+            let walk_started = Instant::now();
+            let jobs = self
+                .index
+                .pids
+                .iter()
+                .filter(|(_, t)| !t.denied && t.read != (tick, Depth::Full))
+                .map(|(&pid, _)| pid)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|pid| self.job(pid, Depth::Full, root.exact_counts))
+                .collect();
+            self.run(root, jobs);
+            self.resolver.prune_unknown(&self.index);
+            self.stats.full_walk = true;
+            self.last_full_walk = Some((started, walk_started.elapsed()));
+        }
+    }
+
+    /// Advance the unresolved-inode states and drop details of processes no longer tracked.
+    fn forget(&mut self, walked: bool) {
+        let tick = self.tick;
+        let mut next = IntMap::default();
+        for &(inode, _) in self.resolver.unknown() {
+            let state = match self.unresolved.get(&inode) {
+                _ if walked => Unresolved::Walked,
+                Some(s) => *s,
+                None => Unresolved::Seen(tick),
+            };
+            next.insert(inode, state);
+        }
+        self.unresolved = next;
+        let pids = &self.index.pids;
+        self.cache
+            .retain(|pid, start| pids.get(&pid).and_then(|t| t.owner.as_ref()).is_some_and(|p| p.start_time == start));
+    }
+}

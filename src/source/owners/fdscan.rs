@@ -1,0 +1,417 @@
+//! Reading `/proc/<pid>/fd`: the per-fd cost of the owner join, done with raw `getdents64` and
+//! `readlinkat` on reused buffers.
+//!
+//! Why not `procfs::process::Process::fd()`: per fd it does `openat(O_PATH)` + `readlinkat` +
+//! `fstatat` + `close` and allocates a `PathBuf`, a `Vec` and a `String`; here one fd costs one
+//! `readlinkat` into a stack buffer and no allocation. Measured by `owners::live::bench_walk`
+//! (printed by `cargo test --release -- --ignored bench_walk --nocapture`); the figures are in
+//! the comment on `live::bench_walk`.
+
+use std::ffi::CStr;
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
+use rustix::io::Errno;
+
+use crate::model::Process;
+use crate::source::process::{self, DetailError, ProcessCache};
+
+/// `getdents64` buffer: ~2,700 fd entries per call.
+const DIR_BUF: usize = 64 * 1024;
+
+/// An open `/proc` (or a fake tree in tests).
+#[derive(Debug)]
+pub struct ProcRoot {
+    fd: OwnedFd,
+    /// Real procfs: the size of `/proc/<pid>/fd` is its number of fds (Linux >= 6.2).
+    /// On a fake tree it is a byte count, only good for change detection.
+    pub exact_counts: bool,
+}
+
+/// What `fstat` says about `/proc/<pid>/fd`. Any change means the fd table may have changed.
+///
+/// On procfs `size` is the fd count and `ino` is new for every process incarnation (a reused
+/// pid gets a fresh proc inode), so a reused pid always looks changed. On a plain directory
+/// (fake trees) `mtime` changes when an entry is added or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FdDirSig {
+    pub ino: u64,
+    pub size: i64,
+    pub mtime: (i64, i64),
+    /// Owner of the fd dir: the process's effective uid (root for non-dumpable processes).
+    pub uid: u32,
+}
+
+impl FdDirSig {
+    fn of(st: &rustix::fs::Stat) -> FdDirSig {
+        FdDirSig {
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            uid: st.st_uid,
+        }
+    }
+
+    /// Expected work to scan this dir, in fds (a flat guess where sizes are not counts).
+    pub fn cost(&self, exact_counts: bool) -> usize {
+        if exact_counts { usize::try_from(self.size).unwrap_or(0).max(1) } else { 16 }
+    }
+}
+
+/// One open fd; `inode` is the socket inode, 0 when the fd is not a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FdEntry {
+    pub fd: u32,
+    pub inode: u64,
+}
+
+/// A process's details, already cached or just read (the caller caches those).
+#[derive(Debug)]
+pub enum Details {
+    Cached(std::sync::Arc<Process>),
+    Fresh(Process),
+}
+
+/// The result of reading one process's fd table.
+#[derive(Debug)]
+pub enum ScanOutcome {
+    Scanned {
+        sig: FdDirSig,
+        /// Every open fd, sorted by number.
+        fds: Vec<FdEntry>,
+        /// Start time and details; read only when the process holds a socket. `None` when it
+        /// holds none, or when its `stat` is malformed (then it is skipped, never mislabeled).
+        owner: Option<(u64, Details)>,
+        links_read: usize,
+    },
+    /// `fd` exists but may not be read (another user's process, not root).
+    Denied(FdDirSig),
+    /// The process exited before or while it was read.
+    Gone,
+}
+
+/// How much of a process's fd table a scan re-reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Depth {
+    /// New fd numbers and sockets that left the sample; other fds are trusted.
+    Changed,
+    /// Also every non-socket fd (a socket may have taken a file's fd number).
+    Search,
+    /// Every fd.
+    Full,
+}
+
+/// Work for one process: re-read every fd except the `trusted` ones (sorted by fd).
+#[derive(Debug)]
+pub struct Job {
+    pub pid: u32,
+    pub depth: Depth,
+    pub trusted: Vec<FdEntry>,
+    pub cost: usize,
+}
+
+/// A relative path of numbers and literals (`<pid>`, `<pid>/fd`, `<pid>/fd/<n>`) built as a
+/// C string on the stack: no allocation per process or fd.
+struct NumPath {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl NumPath {
+    fn new() -> NumPath {
+        NumPath { buf: [0; 40], len: 0 }
+    }
+
+    fn num(self, n: u32) -> NumPath {
+        let mut digits = [0u8; 10];
+        let mut n = n;
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.lit(&digits[i..])
+    }
+
+    fn lit(mut self, s: &[u8]) -> NumPath {
+        // At most 10 + 4 + 10 bytes are ever pushed, well inside the 39 usable.
+        let end = (self.len + s.len()).min(self.buf.len() - 1);
+        self.buf[self.len..end].copy_from_slice(&s[..end - self.len]);
+        self.len = end;
+        self
+    }
+
+    fn as_c_str(&self) -> &CStr {
+        CStr::from_bytes_until_nul(&self.buf).unwrap_or(c"")
+    }
+}
+
+/// A decimal fd or pid name (`"123"`); `None` for `.`, `..`, `self` and anything else.
+pub fn parse_number(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    name.iter()
+        .try_fold(0u32, |n, &d| n.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+}
+
+/// The inode of a `socket:[N]` link target; `None` for anything else.
+pub fn parse_socket_link(target: &[u8]) -> Option<u64> {
+    let digits = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits
+        .iter()
+        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+fn is_denied(e: Errno) -> bool {
+    e == Errno::ACCESS || e == Errno::PERM
+}
+
+impl ProcRoot {
+    pub fn open(path: &Path) -> io::Result<ProcRoot> {
+        let fd = rustix::fs::openat(
+            rustix::fs::CWD,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let exact_counts = rustix::fs::fstatfs(&fd).is_ok_and(|s| s.f_type == rustix::fs::PROC_SUPER_MAGIC);
+        Ok(ProcRoot { fd, exact_counts })
+    }
+
+    /// Every numeric entry of the root, in directory order.
+    pub fn list_pids(&self, buf: &mut [MaybeUninit<u8>], out: &mut Vec<u32>) -> io::Result<()> {
+        out.clear();
+        rustix::fs::seek(&self.fd, rustix::fs::SeekFrom::Start(0))?;
+        let mut dir = RawDir::new(self.fd.as_fd(), buf);
+        while let Some(entry) = dir.next() {
+            if let Some(pid) = parse_number(entry?.file_name().to_bytes()) {
+                out.push(pid);
+            }
+        }
+        Ok(())
+    }
+
+    /// `fstatat("<pid>/fd")`: allowed even where the dir itself may not be read.
+    pub fn fd_dir_sig(&self, pid: u32) -> Result<FdDirSig, Errno> {
+        let path = NumPath::new().num(pid).lit(b"/fd");
+        let st = rustix::fs::statat(&self.fd, path.as_c_str(), AtFlags::empty())?;
+        Ok(FdDirSig::of(&st))
+    }
+
+    /// Open `/proc/<pid>` as a path-only fd: everything read through it belongs to this one
+    /// process, even if the pid is reused meanwhile.
+    fn pin(&self, pid: u32) -> Result<OwnedFd, Errno> {
+        rustix::fs::openat(
+            &self.fd,
+            NumPath::new().num(pid).as_c_str(),
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    }
+
+    /// Read one fd link of `pid` (for verifying a mapping): `Ok(None)` when the fd is closed.
+    pub fn read_fd(&self, pid: u32, fd: u32) -> Result<Option<u64>, Errno> {
+        let path = NumPath::new().num(pid).lit(b"/fd/").num(fd);
+        let mut link = [0u8; 64];
+        match rustix::fs::readlinkat_raw(&self.fd, path.as_c_str(), &mut link[..]) {
+            Ok(len) => Ok(Some(parse_socket_link(&link[..len]).unwrap_or(0))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Per-thread buffers for scanning; reused across processes and ticks.
+pub struct Scanner {
+    dir_buf: Vec<MaybeUninit<u8>>,
+    text_buf: Vec<u8>,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner {
+            dir_buf: vec![MaybeUninit::uninit(); DIR_BUF],
+            text_buf: Vec::with_capacity(4096),
+        }
+    }
+}
+
+impl Scanner {
+    /// Read the fd table of `job.pid`, re-reading every link not in `job.trusted`.
+    pub fn scan(&mut self, root: &ProcRoot, job: &Job, cache: &ProcessCache) -> ScanOutcome {
+        let Ok(pid_dir) = root.pin(job.pid) else {
+            return ScanOutcome::Gone;
+        };
+        let fd_dir = match rustix::fs::openat(
+            &pid_dir,
+            c"fd",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) if is_denied(e) => {
+                return root.fd_dir_sig(job.pid).map_or(ScanOutcome::Gone, ScanOutcome::Denied);
+            }
+            Err(_) => return ScanOutcome::Gone,
+        };
+        // The signature is taken before reading, so a change during the read shows next tick.
+        let Ok(st) = rustix::fs::fstat(&fd_dir) else {
+            return ScanOutcome::Gone;
+        };
+        let sig = FdDirSig::of(&st);
+        let mut fds = Vec::with_capacity(job.trusted.len() + 8);
+        let mut links_read = 0;
+        let mut sorted = true;
+        let mut has_socket = false;
+        let mut dir = RawDir::new(fd_dir.as_fd(), &mut self.dir_buf);
+        while let Some(entry) = dir.next() {
+            let Ok(entry) = entry else {
+                return ScanOutcome::Gone;
+            };
+            let Some(fd) = parse_number(entry.file_name().to_bytes()) else {
+                continue;
+            };
+            let inode = if let Ok(i) = job.trusted.binary_search_by_key(&fd, |e| e.fd) {
+                job.trusted[i].inode
+            } else {
+                links_read += 1;
+                let mut link = [0u8; 64];
+                match rustix::fs::readlinkat_raw(&fd_dir, entry.file_name(), &mut link[..]) {
+                    Ok(len) => parse_socket_link(&link[..len]).unwrap_or(0),
+                    // Closed since the listing, or the process is exiting: not an fd now.
+                    Err(_) => continue,
+                }
+            };
+            has_socket |= inode != 0;
+            sorted &= fds.last().is_none_or(|l: &FdEntry| l.fd < fd);
+            fds.push(FdEntry { fd, inode });
+        }
+        if !sorted {
+            fds.sort_unstable();
+        }
+        let owner = if has_socket {
+            match self.identify(pid_dir.as_fd(), job.pid, sig.uid, cache) {
+                Ok(owner) => Some(owner),
+                Err(DetailError::Gone) => return ScanOutcome::Gone,
+                Err(DetailError::Denied | DetailError::Malformed) => None,
+            }
+        } else {
+            None
+        };
+        ScanOutcome::Scanned { sig, fds, owner, links_read }
+    }
+
+    /// Start time and details of the pinned process; details come from the cache when the
+    /// (pid, start time) pair is known.
+    fn identify(
+        &mut self,
+        pid_dir: BorrowedFd<'_>,
+        pid: u32,
+        fallback_uid: u32,
+        cache: &ProcessCache,
+    ) -> Result<(u64, Details), DetailError> {
+        let (start_time, name) = process::read_stat(pid_dir, &mut self.text_buf)?;
+        if let Some(p) = cache.get(pid, start_time) {
+            return Ok((start_time, Details::Cached(std::sync::Arc::clone(p))));
+        }
+        let p = process::read_details(pid_dir, pid, start_time, name, fallback_uid, &mut self.text_buf)?;
+        Ok((start_time, Details::Fresh(p)))
+    }
+}
+
+/// Above this many fds a batch is spread over threads (spawning two costs ~0.1 ms).
+const PARALLEL_MIN_FDS: usize = 4096;
+
+/// Scan every job, on several threads when the batch is large; results in no fixed order.
+/// `scanner` serves the single-threaded case so small batches reuse its buffers.
+pub fn run_jobs(
+    root: &ProcRoot,
+    mut jobs: Vec<Job>,
+    cache: &ProcessCache,
+    scanner: &mut Scanner,
+    max_threads: usize,
+) -> (Vec<(Job, ScanOutcome)>, usize) {
+    let total: usize = jobs.iter().map(|j| j.cost).sum();
+    let threads = if total >= PARALLEL_MIN_FDS { max_threads.min(jobs.len()).max(1) } else { 1 };
+    if threads == 1 {
+        return (
+            jobs.into_iter()
+                .map(|j| {
+                    let outcome = scanner.scan(root, &j, cache);
+                    (j, outcome)
+                })
+                .collect(),
+            1,
+        );
+    }
+    // Largest first, pulled from a shared counter: the big tables spread over the threads.
+    jobs.sort_unstable_by_key(|j| std::cmp::Reverse(j.cost));
+    let next = AtomicUsize::new(0);
+    let work = |scanner: &mut Scanner| {
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(job) = jobs.get(i) else { break out };
+            out.push((i, scanner.scan(root, job, cache)));
+        }
+    };
+    let results = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(|| work(&mut Scanner::default()))).collect();
+        let mut all = work(scanner);
+        for h in helpers {
+            // A panicking helper would be a bug in this file; its jobs are then simply missing.
+            if let Ok(part) = h.join() {
+                all.extend(part);
+            }
+        }
+        all
+    });
+    let mut slots: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
+    let paired = results
+        .into_iter()
+        .filter_map(|(i, outcome)| Some((slots.get_mut(i)?.take()?, outcome)))
+        .collect();
+    (paired, threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(parse_socket_link(b"socket:[12345]"), Some(12345));
+        assert_eq!(parse_socket_link(b"socket:[18446744073709551615]"), Some(u64::MAX));
+        for bad in [&b"socket:[]"[..], b"socket:[12", b"socket:[1a]", b"pipe:[5]", b"/dev/null", b"socket:[99999999999999999999]"] {
+            assert_eq!(parse_socket_link(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_number(b"0"), Some(0));
+        assert_eq!(parse_number(b"4294967295"), Some(u32::MAX));
+        for bad in [&b""[..], b".", b"..", b"self", b"4294967296", b"12a"] {
+            assert_eq!(parse_number(bad), None);
+        }
+    }
+
+    #[test]
+    fn num_paths() {
+        assert_eq!(NumPath::new().num(0).lit(b"/fd").as_c_str(), c"0/fd");
+        assert_eq!(NumPath::new().num(u32::MAX).lit(b"/fd/").num(u32::MAX).as_c_str(), c"4294967295/fd/4294967295");
+        assert_eq!(NumPath::new().num(1234).as_c_str(), c"1234");
+    }
+}

@@ -1,0 +1,1 @@
+//! Real /proc tests.

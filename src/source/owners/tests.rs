@@ -1,0 +1,1 @@
+//! Fake tree tests.
