@@ -136,7 +136,8 @@ impl OwnerJoin {
         }
     }
 
-    /// Least time between two full walks triggered by unknown inodes (default 10 s).
+    /// Least time between two full walks triggered by unknown inodes (default 10 s; a walk is
+    /// also never more often than 20x its own cost). Zero removes the limit.
     pub fn set_min_full_walk_interval(&mut self, interval: Duration) {
         self.min_full_walk_interval = interval;
     }
@@ -323,7 +324,11 @@ impl OwnerJoin {
                 .index
                 .pids
                 .iter()
-                .filter(|(_, t)| !t.denied && fresh_uids.contains(&t.sig.uid))
+                .filter(|(_, t)| {
+                    // The fd dir's owner is the effective uid; an owner's real uid counts too.
+                    let real = t.owner.as_ref().map(|p| p.uid);
+                    !t.denied && (fresh_uids.contains(&t.sig.uid) || real.is_some_and(|u| fresh_uids.contains(&u)))
+                })
                 .filter(|(_, t)| !(t.read.0 == tick && t.read.1 >= Depth::Search))
                 .map(|(&pid, t)| (t.read.0, t.sig.cost(root.exact_counts), pid))
                 .collect();
@@ -349,9 +354,9 @@ impl OwnerJoin {
                 }
             }
         }
-        let due = self.last_full_walk.is_none_or(|(at, cost)| {
-            at.elapsed() >= self.min_full_walk_interval.max(cost * FULL_WALK_DUTY)
-        });
+        let min = self.min_full_walk_interval;
+        let due = min.is_zero()
+            || self.last_full_walk.is_none_or(|(at, cost)| at.elapsed() >= min.max(cost * FULL_WALK_DUTY));
         if want_walk && due {
             let walk_started = Instant::now();
             let jobs = self
