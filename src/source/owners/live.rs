@@ -1,1 +1,291 @@
-//! Real /proc tests.
+//! Owner-join tests on the real `/proc`: this process's listener, child processes holding
+//! sockets, a child without privilege, and the scale benchmark.
+//!
+//! Children are this test binary run again with one `#[ignore]`d test selected and an
+//! environment marker; they report their socket inodes on stdout and exit when stdin closes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::fixture::socket;
+use super::{Attribution, OwnerJoin};
+use crate::model::{Owners, Socket, Unattributed};
+
+const HOLD_ENV: &str = "PORTSIDE_TEST_HOLD_SOCKETS";
+const DENIED_ENV: &str = "PORTSIDE_TEST_DENIED_INODE";
+const NOBODY: u32 = 65534;
+
+fn inode_of(fd: impl AsFd) -> u64 {
+    rustix::fs::fstat(fd).expect("fstat").st_ino
+}
+
+fn owner_pids(attr: &Attribution, s: &Socket) -> Vec<u32> {
+    match s.owners {
+        Owners::Known(n) => attr.owner_sets[n as usize].iter().map(|&i| attr.processes[i as usize].pid).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn own_comm() -> String {
+    std::fs::read_to_string("/proc/self/comm").expect("comm").trim_end().to_owned()
+}
+
+#[test]
+fn own_listener_is_attributed_to_this_process() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let uid = rustix::process::geteuid().as_raw();
+    let mut sockets = vec![socket(inode_of(&listener), 1, uid)];
+    let mut join = OwnerJoin::new(PathBuf::from("/proc"));
+    let attr = join.attribute(&mut sockets);
+    assert_eq!(owner_pids(&attr, &sockets[0]), [std::process::id()]);
+    let me = &attr.processes[0];
+    assert_eq!(me.name, own_comm());
+    assert_eq!(me.uid, rustix::process::getuid().as_raw());
+    assert!(join.last_stats().full_walk);
+
+    // A second tick re-reads at most the processes that changed meanwhile, not all of them.
+    let attr = join.attribute(&mut sockets);
+    assert_eq!(owner_pids(&attr, &sockets[0]), [std::process::id()]);
+    let stats = join.last_stats();
+    assert!(!stats.full_walk);
+    assert!(stats.pids_scanned < stats.pids, "{stats:?}");
+}
+
+/// Child processes of this test binary, each holding `per_child` TCP sockets.
+struct Holders {
+    children: Vec<(Child, ChildStdin)>,
+    inodes: Vec<Vec<u64>>,
+}
+
+impl Holders {
+    fn spawn(count: usize, per_child: usize) -> Holders {
+        let exe = std::env::current_exe().expect("current_exe");
+        let mut children = Vec::new();
+        let mut inodes = Vec::new();
+        for _ in 0..count {
+            let mut child = Command::new(&exe)
+                .args(["--exact", "source::owners::live::hold_sockets_child", "--ignored", "--nocapture"])
+                .env(HOLD_ENV, per_child.to_string())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("spawn holder");
+            let stdout = child.stdout.take().expect("stdout");
+            let line = BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find(|l| l.starts_with("inodes:"))
+                .expect("holder reported no inodes");
+            let held: Vec<u64> = line["inodes:".len()..].split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            assert_eq!(held.len(), per_child);
+            let stdin = child.stdin.take().expect("stdin");
+            children.push((child, stdin));
+            inodes.push(held);
+        }
+        Holders { children, inodes }
+    }
+
+    fn pid(&self, i: usize) -> u32 {
+        self.children[i].0.id()
+    }
+
+    fn stop(&mut self, i: usize) {
+        let (child, _) = &mut self.children[i];
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        for (child, stdin) in &mut self.children {
+            let _ = stdin.write_all(b"");
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+#[ignore = "child process of Holders::spawn"]
+fn hold_sockets_child() {
+    let Some(n) = std::env::var(HOLD_ENV).ok().and_then(|v| v.parse::<usize>().ok()) else {
+        return;
+    };
+    let lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, rustix::process::Rlimit {
+        current: lim.maximum,
+        maximum: lim.maximum,
+    })
+    .expect("raise fd limit");
+    let mut held = Vec::with_capacity(n);
+    let mut line = String::from("inodes:");
+    for _ in 0..n {
+        // SAFETY: plain socket(2); the fd is owned right away.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        // SAFETY: `fd` is a fresh descriptor nobody else owns.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        line.push(' ');
+        line.push_str(&inode_of(&fd).to_string());
+        held.push(fd);
+    }
+    println!("{line}");
+    let mut sink = String::new();
+    // Hold until the parent closes stdin (or dies).
+    while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+    drop(held);
+}
+
+#[test]
+fn child_holders_are_found_and_dropped_when_they_exit() {
+    let mut holders = Holders::spawn(2, 50);
+    let mut sockets: Vec<Socket> = holders.inodes.iter().flatten().map(|&i| socket(i, 1, 0)).collect();
+    let mut join = OwnerJoin::new(PathBuf::from("/proc"));
+    let attr = join.attribute(&mut sockets);
+    for (i, s) in sockets.iter().enumerate() {
+        assert_eq!(owner_pids(&attr, s), [holders.pid(i / 50)], "socket {i}");
+    }
+    let name = &attr.processes[0].name;
+    assert_eq!(name, &own_comm(), "children run this test binary");
+
+    holders.stop(0);
+    let attr = join.attribute(&mut sockets);
+    for s in &sockets[..50] {
+        assert_eq!(s.owners, Owners::None(Unattributed::NotFound));
+    }
+    for s in &sockets[50..] {
+        assert_eq!(owner_pids(&attr, s), [holders.pid(1)]);
+    }
+}
+
+/// Where `nobody` may execute this test binary: a hard link (or copy) in a fresh temp dir.
+fn exe_for_nobody(dir: &Path) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let target = dir.join("portside-test");
+    if std::fs::hard_link(&exe, &target).is_err() {
+        std::fs::copy(&exe, &target).expect("copy test binary");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).expect("chmod exe");
+    target
+}
+
+#[test]
+fn unprivileged_join_reports_permission_denied() {
+    if !rustix::process::geteuid().is_root() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must run this test as root");
+        eprintln!("skipped: needs root to start a child as uid {NOBODY}");
+        return;
+    }
+    let root_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = exe_for_nobody(dir.path());
+    let mut cmd = Command::new(exe);
+    cmd.args(["--exact", "source::owners::live::unprivileged_child", "--ignored", "--nocapture"])
+        .env(DENIED_ENV, inode_of(&root_listener).to_string())
+        .current_dir("/");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(NOBODY) != 0 || libc::setuid(NOBODY) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run child as nobody");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "child failed:\n{text}");
+    assert!(text.contains("unprivileged-child-ok"), "child did not run the checks:\n{text}");
+}
+
+#[test]
+#[ignore = "child process of unprivileged_join_reports_permission_denied"]
+fn unprivileged_child() {
+    let Some(root_inode) = std::env::var(DENIED_ENV).ok().and_then(|v| v.parse::<u64>().ok()) else {
+        return;
+    };
+    assert_eq!(rustix::process::geteuid().as_raw(), NOBODY);
+    let mine = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut sockets = vec![
+        socket(inode_of(&mine), 1, NOBODY),
+        socket(root_inode, 2, 0),
+        socket(0, 3, 0),
+        // No process holds inode 1, and it is "ours": not found rather than denied.
+        socket(1, 4, NOBODY),
+    ];
+    let mut join = OwnerJoin::new(PathBuf::from("/proc"));
+    let attr = join.attribute(&mut sockets);
+    assert_eq!(owner_pids(&attr, &sockets[0]), [std::process::id()]);
+    assert_eq!(sockets[1].owners, Owners::None(Unattributed::PermissionDenied));
+    assert_eq!(sockets[2].owners, Owners::None(Unattributed::NoInode));
+    assert_eq!(sockets[3].owners, Owners::None(Unattributed::NotFound));
+    assert!(!attr.privileged);
+    assert_eq!(attr.coverage.permission_denied, 1);
+    println!("unprivileged-child-ok");
+}
+
+/// Best of `runs` timings of `f`.
+fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+/// The scale benchmark: `PORTSIDE_BENCH_PROCS` (5) children x `PORTSIDE_BENCH_FDS` (14000)
+/// sockets, plus 30k inode-0 sockets (TIME_WAIT) in the sample.
+/// `cargo test --release --lib -- --ignored bench_walk --nocapture`
+#[test]
+#[ignore = "benchmark: run explicitly with --release"]
+fn bench_walk() {
+    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (procs, per) = (env("PORTSIDE_BENCH_PROCS", 5), env("PORTSIDE_BENCH_FDS", 14_000));
+    let holders = Holders::spawn(procs, per);
+    let mut sockets: Vec<Socket> = holders.inodes.iter().flatten().map(|&i| socket(i, 1, 0)).collect();
+    sockets.extend((0..30_000).map(|_| socket(0, 2, 0)));
+    let root = PathBuf::from("/proc");
+
+    let procfs_walk = best_of(3, || {
+        let mut n = 0usize;
+        for p in procfs::process::all_processes_with_root(&root).expect("procfs").flatten() {
+            if let Ok(fds) = p.fd() {
+                n += fds.flatten().filter(|f| matches!(f.target, procfs::process::FDTarget::Socket(_))).count();
+            }
+        }
+        assert!(n >= procs * per);
+    });
+    let mut cold = |threads: usize| {
+        best_of(3, || {
+            let mut join = OwnerJoin::new(root.clone());
+            join.set_max_threads(threads);
+            let attr = join.attribute(&mut sockets);
+            assert_eq!(attr.coverage.attributed, procs * per);
+        })
+    };
+    let (cold1, cold2) = (cold(1), cold(2));
+    let mut join = OwnerJoin::new(root.clone());
+    join.attribute(&mut sockets);
+    let steady = best_of(10, || {
+        join.attribute(&mut sockets);
+    });
+    let stats = join.last_stats();
+    println!(
+        "bench_walk: {} fds in {procs} processes, {} sockets in the sample\n  \
+         procfs crate walk (1 thread): {procfs_walk:?}\n  raw walk, cold, 1 thread: {cold1:?}\n  \
+         raw walk, cold, 2 threads: {cold2:?}\n  steady tick: {steady:?} ({stats:?})",
+        procs * per,
+        sockets.len(),
+    );
+}
