@@ -1,7 +1,7 @@
 //! The owner join: socket inode -> every process that holds it, kept across samples and
 //! re-read incrementally.
 //!
-//! sock_diag gives each socket's inode but no pid; the only map from inode to pid is the
+//! `sock_diag` gives each socket's inode but no pid; the only map from inode to pid is the
 //! `socket:[N]` link of every fd under `/proc/<pid>/fd`. Reading all of them costs a few µs per
 //! fd, every fd of every process, so a tick reads only what may have changed:
 //!
@@ -21,13 +21,14 @@
 //!
 //! Large batches (the first tick, a full walk) are spread over threads.
 
+mod batch;
 mod fdscan;
-mod index;
-mod resolve;
 #[cfg(test)]
 mod fixture;
+mod index;
 #[cfg(test)]
 mod live;
+mod resolve;
 #[cfg(test)]
 mod tests;
 
@@ -37,7 +38,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::{Coverage, Process, Socket};
-use crate::source::owners::fdscan::{Depth, Job, ProcRoot, ScanOutcome, Scanner};
+use crate::source::owners::batch::{Depth, Job};
+use crate::source::owners::fdscan::{ProcRoot, ScanOutcome, Scanner};
 use crate::source::owners::index::{IntMap, OwnerIndex};
 use crate::source::owners::resolve::Resolver;
 use crate::source::process::ProcessCache;
@@ -163,10 +165,21 @@ impl OwnerJoin {
         let Some(root) = self.root.take() else {
             // No /proc: every socket is still listed, none attributed.
             self.index = OwnerIndex::default();
-            return self.resolver.resolve(&mut self.index, sockets, self.tick, false, self.euid, false);
+            return self.resolver.resolve(
+                &mut self.index,
+                sockets,
+                self.tick,
+                false,
+                self.euid,
+                false,
+            );
         };
         self.refresh(&root, sockets);
-        let all_read = self.index.pids.values().all(|t| t.denied || t.read == (self.tick, Depth::Full));
+        let all_read = self
+            .index
+            .pids
+            .values()
+            .all(|t| t.denied || t.read == (self.tick, Depth::Full));
         if all_read {
             self.stats.full_walk = true;
             self.last_full_walk = Some((started, started.elapsed()));
@@ -176,7 +189,14 @@ impl OwnerJoin {
         }
         self.root = Some(root);
         let denied = self.index.denied() > 0;
-        let attribution = self.resolver.resolve(&mut self.index, sockets, self.tick, denied, self.euid, !denied);
+        let attribution = self.resolver.resolve(
+            &mut self.index,
+            sockets,
+            self.tick,
+            denied,
+            self.euid,
+            !denied,
+        );
         self.forget(all_read || self.stats.full_walk);
         self.stats.elapsed = started.elapsed();
         attribution
@@ -185,13 +205,18 @@ impl OwnerJoin {
     /// List processes, forget the vanished, read the new in full and the changed in part.
     fn refresh(&mut self, root: &ProcRoot, sockets: &[Socket]) {
         let tick = self.tick;
-        if root.list_pids(&mut self.dir_buf, &mut self.pid_list).is_err() {
+        if root
+            .list_pids(&mut self.dir_buf, &mut self.pid_list)
+            .is_err()
+        {
             self.pid_list.clear();
         }
         self.stats.pids = self.pid_list.len();
         let mut todo = Vec::new();
         for &pid in &self.pid_list {
-            let Ok(sig) = root.fd_dir_sig(pid) else { continue };
+            let Ok(sig) = root.fd_dir_sig(pid) else {
+                continue;
+            };
             match self.index.pids.get_mut(&pid) {
                 Some(t) => {
                     t.seen = tick;
@@ -208,7 +233,7 @@ impl OwnerJoin {
             .into_iter()
             .map(|(pid, sig)| match self.index.pids.get(&pid) {
                 Some(_) => self.job(pid, Depth::Changed, root.exact_counts),
-                None => Job { pid, depth: Depth::Full, trusted: Vec::new(), cost: sig.cost(root.exact_counts) },
+                None => Job::new(pid, Depth::Full, Vec::new(), sig.cost(root.exact_counts)),
             })
             .collect();
         self.run(root, jobs);
@@ -219,7 +244,7 @@ impl OwnerJoin {
     fn job(&self, pid: u32, depth: Depth, exact_counts: bool) -> Job {
         let tick = self.tick;
         let Some(t) = self.index.pids.get(&pid) else {
-            return Job { pid, depth: Depth::Full, trusted: Vec::new(), cost: 64 };
+            return Job::new(pid, Depth::Full, Vec::new(), 64);
         };
         let seen = |inode: u64| self.index.inodes.get(&inode).map_or(0, |e| e.seen);
         let trusted = match depth {
@@ -228,15 +253,22 @@ impl OwnerJoin {
             Depth::Changed => t
                 .fds
                 .iter()
-                .filter(|e| e.inode == 0 || {
-                    let s = seen(e.inode);
-                    s == 0 || s == tick
+                .filter(|e| {
+                    e.inode == 0 || {
+                        let s = seen(e.inode);
+                        s == 0 || s == tick
+                    }
                 })
                 .copied()
                 .collect(),
-            Depth::Search => t.fds.iter().filter(|e| e.inode != 0 && seen(e.inode) == tick).copied().collect(),
+            Depth::Search => t
+                .fds
+                .iter()
+                .filter(|e| e.inode != 0 && seen(e.inode) == tick)
+                .copied()
+                .collect(),
         };
-        Job { pid, depth, trusted, cost: t.sig.cost(exact_counts) }
+        Job::new(pid, depth, trusted, t.sig.cost(exact_counts))
     }
 
     /// Scan a batch and fold the results into the index.
@@ -244,9 +276,10 @@ impl OwnerJoin {
         if jobs.is_empty() {
             return;
         }
-        let (results, threads) = fdscan::run_jobs(root, jobs, &self.cache, &mut self.scanner, self.max_threads);
+        let (results, threads) =
+            batch::run(root, jobs, &self.cache, &mut self.scanner, self.max_threads);
         self.stats.threads = self.stats.threads.max(threads);
-        for (job, outcome) in results {
+        for (pid, depth, outcome) in results {
             match &outcome {
                 ScanOutcome::Scanned { links_read, .. } => {
                     self.stats.pids_scanned += 1;
@@ -255,13 +288,14 @@ impl OwnerJoin {
                 ScanOutcome::Denied(_) => self.stats.pids_scanned += 1,
                 ScanOutcome::Gone => {}
             }
-            if let Some(t) = self.index.pids.get(&job.pid) {
+            if let Some(t) = self.index.pids.get(&pid) {
                 // A process that vanished from the listing is not brought back by a late read.
                 if t.seen != self.tick {
                     continue;
                 }
             }
-            self.index.apply(job.pid, outcome, job.depth, self.tick, &mut self.cache);
+            self.index
+                .apply(pid, outcome, depth, self.tick, &mut self.cache);
         }
     }
 
@@ -274,9 +308,15 @@ impl OwnerJoin {
         }
         let mut checks = Vec::new();
         for &inode in shared {
-            let Some(entry) = self.index.inodes.get(&inode) else { continue };
+            let Some(entry) = self.index.inodes.get(&inode) else {
+                continue;
+            };
             for h in entry.holders.as_slice() {
-                let fully_read = self.index.pids.get(&h.pid).is_some_and(|t| t.read == (tick, Depth::Full));
+                let fully_read = self
+                    .index
+                    .pids
+                    .get(&h.pid)
+                    .is_some_and(|t| t.read == (tick, Depth::Full));
                 if !fully_read {
                     checks.push((inode, *h));
                 }
@@ -297,7 +337,10 @@ impl OwnerJoin {
         }
         rescan.sort_unstable();
         rescan.dedup();
-        let jobs = rescan.into_iter().map(|pid| self.job(pid, Depth::Search, root.exact_counts)).collect();
+        let jobs = rescan
+            .into_iter()
+            .map(|pid| self.job(pid, Depth::Search, root.exact_counts))
+            .collect();
         self.run(root, jobs);
         self.resolver.prune_unknown(&self.index);
     }
@@ -327,13 +370,16 @@ impl OwnerJoin {
                 .filter(|(_, t)| {
                     // The fd dir's owner is the effective uid; an owner's real uid counts too.
                     let real = t.owner.as_ref().map(|p| p.uid);
-                    !t.denied && (fresh_uids.contains(&t.sig.uid) || real.is_some_and(|u| fresh_uids.contains(&u)))
+                    !t.denied
+                        && (fresh_uids.contains(&t.sig.uid)
+                            || real.is_some_and(|u| fresh_uids.contains(&u)))
                 })
                 .filter(|(_, t)| !(t.read.0 == tick && t.read.1 >= Depth::Search))
                 .map(|(&pid, t)| (t.read.0, t.sig.cost(root.exact_counts), pid))
                 .collect();
             // Recently changed processes first (an accept() that kept the fd count), small first.
-            candidates.sort_unstable_by_key(|&(read, cost, pid)| (std::cmp::Reverse(read), cost, pid));
+            candidates
+                .sort_unstable_by_key(|&(read, cost, pid)| (std::cmp::Reverse(read), cost, pid));
             let mut budget = SEARCH_BUDGET_FDS;
             let mut jobs = Vec::new();
             for (_, cost, pid) in candidates {
@@ -346,17 +392,19 @@ impl OwnerJoin {
             self.run(root, jobs);
             self.resolver.prune_unknown(&self.index);
             for &(inode, _) in self.resolver.unknown() {
-                if let Some(u) = self.unresolved.get_mut(&inode) {
-                    if matches!(*u, Unresolved::Seen(t) if t < tick) {
-                        *u = Unresolved::Searched;
-                        want_walk = true;
-                    }
+                if let Some(u) = self.unresolved.get_mut(&inode)
+                    && matches!(*u, Unresolved::Seen(t) if t < tick)
+                {
+                    *u = Unresolved::Searched;
+                    want_walk = true;
                 }
             }
         }
         let min = self.min_full_walk_interval;
         let due = min.is_zero()
-            || self.last_full_walk.is_none_or(|(at, cost)| at.elapsed() >= min.max(cost * FULL_WALK_DUTY));
+            || self
+                .last_full_walk
+                .is_none_or(|(at, cost)| at.elapsed() >= min.max(cost * FULL_WALK_DUTY));
         if want_walk && due {
             let walk_started = Instant::now();
             let jobs = self
@@ -390,7 +438,10 @@ impl OwnerJoin {
         }
         self.unresolved = next;
         let pids = &self.index.pids;
-        self.cache
-            .retain(|pid, start| pids.get(&pid).and_then(|t| t.owner.as_ref()).is_some_and(|p| p.start_time == start));
+        self.cache.retain(|pid, start| {
+            pids.get(&pid)
+                .and_then(|t| t.owner.as_ref())
+                .is_some_and(|p| p.start_time == start)
+        });
     }
 }

@@ -98,7 +98,10 @@ pub fn read_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>, limit: u64) 
 pub fn read_stat(pid_dir: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<(u64, String), DetailError> {
     read_at(pid_dir, c"stat", buf, 4096).map_err(|e| DetailError::from_io(&e))?;
     let stat = parse_stat(buf).ok_or(DetailError::Malformed)?;
-    Ok((stat.start_time, String::from_utf8_lossy(stat.comm).into_owned()))
+    Ok((
+        stat.start_time,
+        String::from_utf8_lossy(stat.comm).into_owned(),
+    ))
 }
 
 /// Read the details of the process behind `pid_dir` whose `stat` was already parsed.
@@ -152,7 +155,7 @@ impl ProcessCache {
     /// Store freshly read details (replacing any older process with the same pid) and
     /// resolve the user name.
     pub fn insert(&mut self, mut process: Process) -> Arc<Process> {
-        process.user = self.users.name(process.uid).to_owned();
+        self.users.name(process.uid).clone_into(&mut process.user);
         let process = Arc::new(process);
         self.by_pid.insert(process.pid, Arc::clone(&process));
         process
@@ -198,7 +201,15 @@ fn lookup_user(uid: u32) -> Option<String> {
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         // SAFETY: every pointer is valid for the call; `buf.len()` is the buffer's true size.
-        let rc = unsafe { libc::getpwuid_r(uid, &raw mut pwd, buf.as_mut_ptr(), buf.len(), &raw mut result) };
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &raw mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &raw mut result,
+            )
+        };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
@@ -218,13 +229,16 @@ mod tests {
     use std::path::Path;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proc/stat").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/proc/stat")
+            .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
     #[test]
     fn stat_fixtures_parse_or_fail_cleanly() {
-        let cases: [(&str, Option<(&[u8], u64)>); 6] = [
+        type Case = (&'static str, Option<(&'static [u8], u64)>);
+        let cases: [Case; 6] = [
             ("nginx", Some((b"nginx", 4_242_317))),
             ("weird_comm", Some((b"my (weird) proc", 1_234_567))),
             ("spaces_and_paren_tail", Some((b") x ( y", 77))),
@@ -241,18 +255,41 @@ mod tests {
 
     #[test]
     fn stat_edge_cases_never_panic() {
-        for line in [&b""[..], b"(", b")", b")(", b"1 (x)", b"1 (x) ", b"1 (x) S", b"() 1 2 3"] {
-            assert_eq!(parse_stat(line), None, "{:?}", String::from_utf8_lossy(line));
+        for line in [
+            &b""[..],
+            b"(",
+            b")",
+            b")(",
+            b"1 (x)",
+            b"1 (x) ",
+            b"1 (x) S",
+            b"() 1 2 3",
+        ] {
+            assert_eq!(
+                parse_stat(line),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
         }
-        let fields = (3..=52).map(|n| n.to_string()).collect::<Vec<_>>().join(" ");
+        let fields = (3..=52)
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
         let line = format!("9 (a) {fields}\n");
         assert_eq!(parse_stat(line.as_bytes()).map(|s| s.start_time), Some(22));
     }
 
     #[test]
     fn cmdline_joins_arguments() {
-        assert_eq!(parse_cmdline(b"nginx: worker process\0\0\0"), "nginx: worker process");
-        assert_eq!(parse_cmdline(b"/usr/bin/python3\0-m\0http.server\0"), "/usr/bin/python3 -m http.server");
+        assert_eq!(
+            parse_cmdline(b"nginx: worker process\0\0\0"),
+            "nginx: worker process"
+        );
+        assert_eq!(
+            parse_cmdline(b"/usr/bin/python3\0-m\0http.server\0"),
+            "/usr/bin/python3 -m http.server"
+        );
         assert_eq!(parse_cmdline(b""), "");
         assert_eq!(parse_cmdline(b"a\xffb\0"), "a\u{fffd}b");
     }
@@ -279,7 +316,10 @@ mod tests {
         let first = cache.insert(p(100, "old"));
         assert_eq!(first.user, "root");
         assert!(cache.get(42, 100).is_some());
-        assert!(cache.get(42, 101).is_none(), "a reused pid must not get the old details");
+        assert!(
+            cache.get(42, 101).is_none(),
+            "a reused pid must not get the old details"
+        );
         cache.insert(p(101, "new"));
         assert_eq!(cache.get(42, 101).map(|p| p.name.as_str()), Some("new"));
         assert!(cache.get(42, 100).is_none());
@@ -306,7 +346,15 @@ mod tests {
         let mut buf = Vec::new();
         let (start, name) = read_stat(std::os::fd::AsFd::as_fd(&dir), &mut buf).unwrap();
         assert!(start > 0);
-        let me = read_details(std::os::fd::AsFd::as_fd(&dir), std::process::id(), start, name, 7, &mut buf).unwrap();
+        let me = read_details(
+            std::os::fd::AsFd::as_fd(&dir),
+            std::process::id(),
+            start,
+            name,
+            7,
+            &mut buf,
+        )
+        .unwrap();
         assert_eq!(me.uid, rustix::process::getuid().as_raw());
         assert!(!me.cmdline.is_empty());
         assert!(!me.name.is_empty() && me.name.len() <= 15, "{}", me.name);

@@ -12,12 +12,12 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{AtFlags, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
 use crate::model::Process;
+use crate::source::owners::batch::{Job, Part};
 use crate::source::process::{self, DetailError, ProcessCache};
 
 /// `getdents64` buffer: ~2,700 fd entries per call.
@@ -51,14 +51,18 @@ impl FdDirSig {
         FdDirSig {
             ino: st.st_ino,
             size: st.st_size,
-            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+            mtime: (st.st_mtime, st.st_mtime_nsec.cast_signed()),
             uid: st.st_uid,
         }
     }
 
     /// Expected work to scan this dir, in fds (a flat guess where sizes are not counts).
     pub fn cost(&self, exact_counts: bool) -> usize {
-        if exact_counts { usize::try_from(self.size).unwrap_or(0).max(1) } else { 16 }
+        if exact_counts {
+            usize::try_from(self.size).unwrap_or(0).max(1)
+        } else {
+            16
+        }
     }
 }
 
@@ -94,26 +98,6 @@ pub enum ScanOutcome {
     Gone,
 }
 
-/// How much of a process's fd table a scan re-reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Depth {
-    /// New fd numbers and sockets that left the sample; other fds are trusted.
-    Changed,
-    /// Also every non-socket fd (a socket may have taken a file's fd number).
-    Search,
-    /// Every fd.
-    Full,
-}
-
-/// Work for one process: re-read every fd except the `trusted` ones (sorted by fd).
-#[derive(Debug)]
-pub struct Job {
-    pub pid: u32,
-    pub depth: Depth,
-    pub trusted: Vec<FdEntry>,
-    pub cost: usize,
-}
-
 /// A relative path of numbers and literals (`<pid>`, `<pid>/fd`, `<pid>/fd/<n>`) built as a
 /// C string on the stack: no allocation per process or fd.
 struct NumPath {
@@ -123,7 +107,10 @@ struct NumPath {
 
 impl NumPath {
     fn new() -> NumPath {
-        NumPath { buf: [0; 40], len: 0 }
+        NumPath {
+            buf: [0; 40],
+            len: 0,
+        }
     }
 
     fn num(self, n: u32) -> NumPath {
@@ -159,8 +146,9 @@ pub fn parse_number(name: &[u8]) -> Option<u32> {
     if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    name.iter()
-        .try_fold(0u32, |n, &d| n.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+    name.iter().try_fold(0u32, |n, &d| {
+        n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
 }
 
 /// The inode of a `socket:[N]` link target; `None` for anything else.
@@ -169,9 +157,9 @@ pub fn parse_socket_link(target: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    digits
-        .iter()
-        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 fn is_denied(e: Errno) -> bool {
@@ -186,7 +174,8 @@ impl ProcRoot {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        let exact_counts = rustix::fs::fstatfs(&fd).is_ok_and(|s| s.f_type == rustix::fs::PROC_SUPER_MAGIC);
+        let exact_counts =
+            rustix::fs::fstatfs(&fd).is_ok_and(|s| s.f_type == rustix::fs::PROC_SUPER_MAGIC);
         Ok(ProcRoot { fd, exact_counts })
     }
 
@@ -249,7 +238,8 @@ impl Default for Scanner {
 }
 
 impl Scanner {
-    /// Read the fd table of `job.pid`, re-reading every link not in `job.trusted`.
+    /// Read the part of the fd table of `job.pid` that the job names, re-reading every link
+    /// not in `job.trusted`.
     pub fn scan(&mut self, root: &ProcRoot, job: &Job, cache: &ProcessCache) -> ScanOutcome {
         let Ok(pid_dir) = root.pin(job.pid) else {
             return ScanOutcome::Gone;
@@ -262,7 +252,9 @@ impl Scanner {
         ) {
             Ok(fd) => fd,
             Err(e) if is_denied(e) => {
-                return root.fd_dir_sig(job.pid).map_or(ScanOutcome::Gone, ScanOutcome::Denied);
+                return root
+                    .fd_dir_sig(job.pid)
+                    .map_or(ScanOutcome::Gone, ScanOutcome::Denied);
             }
             Err(_) => return ScanOutcome::Gone,
         };
@@ -273,35 +265,49 @@ impl Scanner {
         let sig = FdDirSig::of(&st);
         let mut fds = Vec::with_capacity(job.trusted.len() + 8);
         let mut links_read = 0;
-        let mut sorted = true;
-        let mut has_socket = false;
-        let mut dir = RawDir::new(fd_dir.as_fd(), &mut self.dir_buf);
-        while let Some(entry) = dir.next() {
-            let Ok(entry) = entry else {
-                return ScanOutcome::Gone;
-            };
-            let Some(fd) = parse_number(entry.file_name().to_bytes()) else {
-                continue;
-            };
-            let inode = if let Ok(i) = job.trusted.binary_search_by_key(&fd, |e| e.fd) {
-                job.trusted[i].inode
-            } else {
-                links_read += 1;
-                let mut link = [0u8; 64];
-                match rustix::fs::readlinkat_raw(&fd_dir, entry.file_name(), &mut link[..]) {
-                    Ok(len) => parse_socket_link(&link[..len]).unwrap_or(0),
-                    // Closed since the listing, or the process is exiting: not an fd now.
-                    Err(_) => continue,
+        match job.part {
+            Part::Probe(lo, hi) => {
+                // Dense fd numbers: one readlinkat per number, no listing (~25% less per fd).
+                for fd in lo..hi {
+                    let mut link = [0u8; 64];
+                    let name = NumPath::new().num(fd);
+                    links_read += 1;
+                    if let Ok(len) =
+                        rustix::fs::readlinkat_raw(&fd_dir, name.as_c_str(), &mut link[..])
+                    {
+                        fds.push(FdEntry {
+                            fd,
+                            inode: parse_socket_link(&link[..len]).unwrap_or(0),
+                        });
+                    }
                 }
-            };
-            has_socket |= inode != 0;
-            sorted &= fds.last().is_none_or(|l: &FdEntry| l.fd < fd);
-            fds.push(FdEntry { fd, inode });
+            }
+            Part::Whole | Part::Tail(_) => {
+                let from = match job.part {
+                    // procfs lists fd n at directory offset n + 2 (after `.` and `..`).
+                    Part::Tail(from) => {
+                        let _ = rustix::fs::seek(
+                            &fd_dir,
+                            rustix::fs::SeekFrom::Start(u64::from(from) + 2),
+                        );
+                        from
+                    }
+                    _ => 0,
+                };
+                if self
+                    .list(&fd_dir, from, &job.trusted, &mut fds, &mut links_read)
+                    .is_err()
+                {
+                    return ScanOutcome::Gone;
+                }
+            }
         }
-        if !sorted {
-            fds.sort_unstable();
-        }
-        let owner = if has_socket {
+        let identify = match job.part {
+            Part::Whole => fds.iter().any(|e| e.inode != 0),
+            Part::Probe(..) => false,
+            Part::Tail(_) => true,
+        };
+        let owner = if identify {
             match self.identify(pid_dir.as_fd(), job.pid, sig.uid, cache) {
                 Ok(owner) => Some(owner),
                 Err(DetailError::Gone) => return ScanOutcome::Gone,
@@ -310,7 +316,49 @@ impl Scanner {
         } else {
             None
         };
-        ScanOutcome::Scanned { sig, fds, owner, links_read }
+        ScanOutcome::Scanned {
+            sig,
+            fds,
+            owner,
+            links_read,
+        }
+    }
+
+    /// List `fd_dir` from its current offset; push fds >= `from`, reading links not trusted.
+    fn list(
+        &mut self,
+        fd_dir: &OwnedFd,
+        from: u32,
+        trusted: &[FdEntry],
+        fds: &mut Vec<FdEntry>,
+        links_read: &mut usize,
+    ) -> Result<(), Errno> {
+        let mut sorted = true;
+        let mut dir = RawDir::new(fd_dir.as_fd(), &mut self.dir_buf);
+        while let Some(entry) = dir.next() {
+            let entry = entry?;
+            let Some(fd) = parse_number(entry.file_name().to_bytes()).filter(|&fd| fd >= from)
+            else {
+                continue;
+            };
+            let inode = if let Ok(i) = trusted.binary_search_by_key(&fd, |e| e.fd) {
+                trusted[i].inode
+            } else {
+                *links_read += 1;
+                let mut link = [0u8; 64];
+                match rustix::fs::readlinkat_raw(fd_dir, entry.file_name(), &mut link[..]) {
+                    Ok(len) => parse_socket_link(&link[..len]).unwrap_or(0),
+                    // Closed since the listing, or the process is exiting: not an fd now.
+                    Err(_) => continue,
+                }
+            };
+            sorted &= fds.last().is_none_or(|l: &FdEntry| l.fd < fd);
+            fds.push(FdEntry { fd, inode });
+        }
+        if !sorted {
+            fds.sort_unstable();
+        }
+        Ok(())
     }
 
     /// Start time and details of the pinned process; details come from the cache when the
@@ -326,64 +374,16 @@ impl Scanner {
         if let Some(p) = cache.get(pid, start_time) {
             return Ok((start_time, Details::Cached(std::sync::Arc::clone(p))));
         }
-        let p = process::read_details(pid_dir, pid, start_time, name, fallback_uid, &mut self.text_buf)?;
+        let p = process::read_details(
+            pid_dir,
+            pid,
+            start_time,
+            name,
+            fallback_uid,
+            &mut self.text_buf,
+        )?;
         Ok((start_time, Details::Fresh(p)))
     }
-}
-
-/// Above this many fds a batch is spread over threads (spawning two costs ~0.1 ms).
-const PARALLEL_MIN_FDS: usize = 4096;
-
-/// Scan every job, on several threads when the batch is large; results in no fixed order.
-/// `scanner` serves the single-threaded case so small batches reuse its buffers.
-pub fn run_jobs(
-    root: &ProcRoot,
-    mut jobs: Vec<Job>,
-    cache: &ProcessCache,
-    scanner: &mut Scanner,
-    max_threads: usize,
-) -> (Vec<(Job, ScanOutcome)>, usize) {
-    let total: usize = jobs.iter().map(|j| j.cost).sum();
-    let threads = if total >= PARALLEL_MIN_FDS { max_threads.min(jobs.len()).max(1) } else { 1 };
-    if threads == 1 {
-        return (
-            jobs.into_iter()
-                .map(|j| {
-                    let outcome = scanner.scan(root, &j, cache);
-                    (j, outcome)
-                })
-                .collect(),
-            1,
-        );
-    }
-    // Largest first, pulled from a shared counter: the big tables spread over the threads.
-    jobs.sort_unstable_by_key(|j| std::cmp::Reverse(j.cost));
-    let next = AtomicUsize::new(0);
-    let work = |scanner: &mut Scanner| {
-        let mut out = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(job) = jobs.get(i) else { break out };
-            out.push((i, scanner.scan(root, job, cache)));
-        }
-    };
-    let results = std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(|| work(&mut Scanner::default()))).collect();
-        let mut all = work(scanner);
-        for h in helpers {
-            // A panicking helper would be a bug in this file; its jobs are then simply missing.
-            if let Ok(part) = h.join() {
-                all.extend(part);
-            }
-        }
-        all
-    });
-    let mut slots: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
-    let paired = results
-        .into_iter()
-        .filter_map(|(i, outcome)| Some((slots.get_mut(i)?.take()?, outcome)))
-        .collect();
-    (paired, threads)
 }
 
 #[cfg(test)]
@@ -393,9 +393,24 @@ mod tests {
     #[test]
     fn socket_links() {
         assert_eq!(parse_socket_link(b"socket:[12345]"), Some(12345));
-        assert_eq!(parse_socket_link(b"socket:[18446744073709551615]"), Some(u64::MAX));
-        for bad in [&b"socket:[]"[..], b"socket:[12", b"socket:[1a]", b"pipe:[5]", b"/dev/null", b"socket:[99999999999999999999]"] {
-            assert_eq!(parse_socket_link(bad), None, "{}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            parse_socket_link(b"socket:[18446744073709551615]"),
+            Some(u64::MAX)
+        );
+        for bad in [
+            &b"socket:[]"[..],
+            b"socket:[12",
+            b"socket:[1a]",
+            b"pipe:[5]",
+            b"/dev/null",
+            b"socket:[99999999999999999999]",
+        ] {
+            assert_eq!(
+                parse_socket_link(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -411,7 +426,14 @@ mod tests {
     #[test]
     fn num_paths() {
         assert_eq!(NumPath::new().num(0).lit(b"/fd").as_c_str(), c"0/fd");
-        assert_eq!(NumPath::new().num(u32::MAX).lit(b"/fd/").num(u32::MAX).as_c_str(), c"4294967295/fd/4294967295");
+        assert_eq!(
+            NumPath::new()
+                .num(u32::MAX)
+                .lit(b"/fd/")
+                .num(u32::MAX)
+                .as_c_str(),
+            c"4294967295/fd/4294967295"
+        );
         assert_eq!(NumPath::new().num(1234).as_c_str(), c"1234");
     }
 }

@@ -18,8 +18,14 @@ impl FakeProc {
     pub fn new() -> FakeProc {
         // tmpfs when there is one: creating hundreds of fake processes is then cheap.
         let shm = Path::new("/dev/shm");
-        let dir = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() };
-        FakeProc { dir: dir.expect("tempdir") }
+        let dir = if shm.is_dir() {
+            tempfile::tempdir_in(shm)
+        } else {
+            tempfile::tempdir()
+        };
+        FakeProc {
+            dir: dir.expect("tempdir"),
+        }
     }
 
     pub fn root(&self) -> PathBuf {
@@ -38,7 +44,9 @@ impl FakeProc {
         let mut cmdline = argv.join("\0");
         cmdline.push('\0');
         fs::write(dir.join("cmdline"), cmdline).expect("cmdline");
-        let status = format!("Name:\t{comm}\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n");
+        let status = format!(
+            "Name:\t{comm}\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"
+        );
         fs::write(dir.join("status"), status).expect("status");
     }
 
@@ -75,11 +83,15 @@ impl FakeProc {
 }
 
 fn mtime(path: &Path) -> SystemTime {
-    fs::metadata(path).and_then(|m| m.modified()).expect("mtime")
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime")
 }
 
 fn set_mtime(path: &Path, t: SystemTime) {
-    fs::File::open(path).and_then(|f| f.set_modified(t)).expect("set mtime");
+    fs::File::open(path)
+        .and_then(|f| f.set_modified(t))
+        .expect("set mtime");
 }
 
 /// A `/proc/<pid>/stat` line with every field up to 52; start time is field 22.
@@ -92,7 +104,11 @@ pub fn stat_line(pid: u32, comm: &str, start_time: u64) -> String {
 
 /// A TCP socket on 127.0.0.1:`port` with the given inode and uid, owners unset.
 pub fn socket(inode: u64, port: u16, uid: u32) -> Socket {
-    let state = if inode == 0 { TcpState::TimeWait } else { TcpState::Established };
+    let state = if inode == 0 {
+        TcpState::TimeWait
+    } else {
+        TcpState::Established
+    };
     Socket {
         proto: Proto::Tcp,
         family: Family::V4,

@@ -6,11 +6,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::model::Process;
-use crate::source::owners::fdscan::{Depth, Details, FdDirSig, FdEntry, ScanOutcome};
+use crate::source::owners::batch::Depth;
+use crate::source::owners::fdscan::{Details, FdDirSig, FdEntry, ScanOutcome};
 use crate::source::process::ProcessCache;
 
-/// Multiplicative hash for inode and pid keys: they are already unique integers, so SipHash's
-/// DoS resistance buys nothing and costs ~3x per lookup at 100k sockets per tick.
+/// Multiplicative hash for inode and pid keys: they are already unique integers, so the
+/// flooding resistance of the default `SipHash` buys nothing and costs ~3x per lookup at
+/// 100k sockets per tick.
 #[derive(Default, Clone, Copy)]
 pub struct IntHasher(u64);
 
@@ -116,7 +118,10 @@ impl OwnerIndex {
                     // Already held through another fd of the same process.
                     _ => {}
                 })
-                .or_insert(InodeEntry { holders: Holders::One(h), seen: 0 });
+                .or_insert(InodeEntry {
+                    holders: Holders::One(h),
+                    seen: 0,
+                });
         }
     }
 
@@ -144,7 +149,12 @@ impl OwnerIndex {
 
     /// Forget every process not listed in tick `tick`; returns how many went.
     pub fn remove_unseen(&mut self, tick: u64) -> usize {
-        let gone: Vec<u32> = self.pids.iter().filter(|(_, t)| t.seen != tick).map(|(&p, _)| p).collect();
+        let gone: Vec<u32> = self
+            .pids
+            .iter()
+            .filter(|(_, t)| t.seen != tick)
+            .map(|(&p, _)| p)
+            .collect();
         for &pid in &gone {
             self.remove(pid);
         }
@@ -152,7 +162,14 @@ impl OwnerIndex {
     }
 
     /// Record the result of scanning `pid` at `depth` in tick `tick`; new details are cached.
-    pub fn apply(&mut self, pid: u32, outcome: ScanOutcome, depth: Depth, tick: u64, cache: &mut ProcessCache) {
+    pub fn apply(
+        &mut self,
+        pid: u32,
+        outcome: ScanOutcome,
+        depth: Depth,
+        tick: u64,
+        cache: &mut ProcessCache,
+    ) {
         self.unregister(pid);
         let (sig, denied, fds, owner) = match outcome {
             ScanOutcome::Gone => {
@@ -160,7 +177,9 @@ impl OwnerIndex {
                 return;
             }
             ScanOutcome::Denied(sig) => (sig, true, Vec::new(), None),
-            ScanOutcome::Scanned { sig, fds, owner, .. } => {
+            ScanOutcome::Scanned {
+                sig, fds, owner, ..
+            } => {
                 let owner = owner.map(|(_, details)| match details {
                     Details::Cached(p) => p,
                     Details::Fresh(p) => cache.insert(p),
@@ -168,7 +187,17 @@ impl OwnerIndex {
                 (sig, false, fds, owner)
             }
         };
-        self.pids.insert(pid, Tracked { sig, denied, fds, owner, seen: tick, read: (tick, depth) });
+        self.pids.insert(
+            pid,
+            Tracked {
+                sig,
+                denied,
+                fds,
+                owner,
+                seen: tick,
+                read: (tick, depth),
+            },
+        );
         self.register(pid);
     }
 
@@ -178,7 +207,9 @@ impl OwnerIndex {
 }
 
 fn remove_holder(inodes: &mut IntMap<u64, InodeEntry>, inode: u64, pid: u32) {
-    let Some(entry) = inodes.get_mut(&inode) else { return };
+    let Some(entry) = inodes.get_mut(&inode) else {
+        return;
+    };
     match &mut entry.holders {
         Holders::One(h) if h.pid == pid => {
             inodes.remove(&inode);
@@ -202,7 +233,10 @@ mod tests {
     fn scanned(fds: &[(u32, u64)], pid: u32, start: u64) -> ScanOutcome {
         ScanOutcome::Scanned {
             sig: FdDirSig::default(),
-            fds: fds.iter().map(|&(fd, inode)| FdEntry { fd, inode }).collect(),
+            fds: fds
+                .iter()
+                .map(|&(fd, inode)| FdEntry { fd, inode })
+                .collect(),
             owner: Some((
                 start,
                 Details::Fresh(Process {
@@ -219,15 +253,31 @@ mod tests {
     }
 
     fn holders(index: &OwnerIndex, inode: u64) -> Vec<u32> {
-        index.inodes.get(&inode).map(|e| e.holders.as_slice().iter().map(|h| h.pid).collect()).unwrap_or_default()
+        index
+            .inodes
+            .get(&inode)
+            .map(|e| e.holders.as_slice().iter().map(|h| h.pid).collect())
+            .unwrap_or_default()
     }
 
     #[test]
     fn shared_inodes_list_every_holder_once() {
         let mut index = OwnerIndex::default();
         let mut cache = ProcessCache::new();
-        index.apply(10, scanned(&[(3, 500), (4, 500), (5, 0)], 10, 1), Depth::Full, 1, &mut cache);
-        index.apply(11, scanned(&[(3, 500), (7, 600)], 11, 1), Depth::Full, 1, &mut cache);
+        index.apply(
+            10,
+            scanned(&[(3, 500), (4, 500), (5, 0)], 10, 1),
+            Depth::Full,
+            1,
+            &mut cache,
+        );
+        index.apply(
+            11,
+            scanned(&[(3, 500), (7, 600)], 11, 1),
+            Depth::Full,
+            1,
+            &mut cache,
+        );
         index.apply(12, scanned(&[(3, 500)], 12, 1), Depth::Full, 1, &mut cache);
         assert_eq!(holders(&index, 500), [10, 11, 12]);
         assert_eq!(holders(&index, 600), [11]);
@@ -237,7 +287,10 @@ mod tests {
         assert_eq!(holders(&index, 500), [10, 12]);
         assert!(holders(&index, 600).is_empty());
         index.drop_holder(500, 12);
-        assert!(matches!(index.inodes[&500].holders, Holders::One(Holder { pid: 10, fd: 3 })));
+        assert!(matches!(
+            index.inodes[&500].holders,
+            Holders::One(Holder { pid: 10, fd: 3 })
+        ));
     }
 
     #[test]
@@ -245,7 +298,13 @@ mod tests {
         let mut index = OwnerIndex::default();
         let mut cache = ProcessCache::new();
         index.apply(10, scanned(&[(3, 500)], 10, 1), Depth::Full, 1, &mut cache);
-        index.apply(10, scanned(&[(3, 501)], 10, 1), Depth::Changed, 2, &mut cache);
+        index.apply(
+            10,
+            scanned(&[(3, 501)], 10, 1),
+            Depth::Changed,
+            2,
+            &mut cache,
+        );
         assert!(holders(&index, 500).is_empty());
         assert_eq!(holders(&index, 501), [10]);
         assert_eq!(cache.len(), 1);
@@ -258,7 +317,13 @@ mod tests {
         let mut index = OwnerIndex::default();
         let mut cache = ProcessCache::new();
         index.apply(10, scanned(&[(3, 500)], 10, 1), Depth::Full, 1, &mut cache);
-        index.apply(11, ScanOutcome::Denied(FdDirSig::default()), Depth::Full, 1, &mut cache);
+        index.apply(
+            11,
+            ScanOutcome::Denied(FdDirSig::default()),
+            Depth::Full,
+            1,
+            &mut cache,
+        );
         assert_eq!(index.denied(), 1);
         index.pids.get_mut(&11).unwrap().seen = 2;
         assert_eq!(index.remove_unseen(2), 1);

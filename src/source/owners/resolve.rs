@@ -48,7 +48,8 @@ impl Resolver {
 
     /// Drop unknown inodes that a scan has since indexed.
     pub fn prune_unknown(&mut self, index: &OwnerIndex) {
-        self.unknown.retain(|(inode, _)| !index.inodes.contains_key(inode));
+        self.unknown
+            .retain(|(inode, _)| !index.inodes.contains_key(inode));
     }
 
     pub fn unknown(&self) -> &[(u64, u32)] {
@@ -107,7 +108,12 @@ impl Resolver {
             };
             coverage.add(s.owners);
         }
-        Attribution { processes, owner_sets, coverage, privileged }
+        Attribution {
+            processes,
+            owner_sets,
+            coverage,
+            privileged,
+        }
     }
 
     /// The owner set for the process indexes in `set_buf` (holders without details dropped).

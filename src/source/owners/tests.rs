@@ -8,7 +8,9 @@ use crate::model::{Owners, Socket, Unattributed};
 
 /// The (pid, name) owners of `s` in `attr`, sorted by pid.
 fn owners(attr: &Attribution, s: &Socket) -> Vec<(u32, String)> {
-    let Owners::Known(n) = s.owners else { return Vec::new() };
+    let Owners::Known(n) = s.owners else {
+        return Vec::new();
+    };
     let mut v: Vec<_> = attr.owner_sets[n as usize]
         .iter()
         .map(|&i| {
@@ -27,11 +29,23 @@ fn pids(attr: &Attribution, s: &Socket) -> Vec<u32> {
 /// nginx-like: a master and three workers share listener 5000; each worker has a connection.
 fn prefork() -> FakeProc {
     let fake = FakeProc::new();
-    fake.add_process(100, "nginx", 1000, 0, &["nginx: master process", "/usr/sbin/nginx"]);
+    fake.add_process(
+        100,
+        "nginx",
+        1000,
+        0,
+        &["nginx: master process", "/usr/sbin/nginx"],
+    );
     fake.add_fd(100, 0, "/dev/null");
     fake.add_socket(100, 6, 5000);
     for (i, pid) in [101u32, 102, 103].into_iter().enumerate() {
-        fake.add_process(pid, "nginx", 1001 + i as u64, 33, &["nginx: worker process"]);
+        fake.add_process(
+            pid,
+            "nginx",
+            1001 + i as u64,
+            33,
+            &["nginx: worker process"],
+        );
         fake.add_fd(pid, 0, "/dev/null");
         fake.add_fd(pid, 1, "pipe:[77]");
         fake.add_socket(pid, 6, 5000);
@@ -68,7 +82,10 @@ fn shared_listener_lists_every_worker() {
     assert_eq!(attr.processes.len(), 4, "bash holds no socket");
     let master = attr.processes.iter().find(|p| p.pid == 100).unwrap();
     assert_eq!(master.cmdline, "nginx: master process /usr/sbin/nginx");
-    assert_eq!((master.uid, master.user.as_str(), master.start_time), (0, "root", 1000));
+    assert_eq!(
+        (master.uid, master.user.as_str(), master.start_time),
+        (0, "root", 1000)
+    );
     let worker = attr.processes.iter().find(|p| p.pid == 102).unwrap();
     assert_eq!((worker.uid, worker.start_time), (33, 1002));
     assert_eq!(attr.coverage.attributed, 4);
@@ -84,7 +101,12 @@ fn sockets_with_the_same_owners_share_one_set() {
     let fake = prefork();
     fake.add_socket(101, 8, 5201);
     let mut join = OwnerJoin::new(fake.root());
-    let mut sockets = vec![socket(5101, 80, 33), socket(5000, 80, 0), socket(5201, 80, 33), socket(5000, 81, 0)];
+    let mut sockets = vec![
+        socket(5101, 80, 33),
+        socket(5000, 80, 0),
+        socket(5201, 80, 33),
+        socket(5000, 81, 0),
+    ];
     let attr = join.attribute(&mut sockets);
     assert_eq!(sockets[0].owners, sockets[2].owners);
     assert_eq!(sockets[1].owners, sockets[3].owners);
@@ -103,7 +125,10 @@ fn second_tick_without_change_reads_no_fd_dirs() {
     let mut sockets = prefork_sockets();
     let second = join.attribute(&mut sockets);
     let stats = join.last_stats();
-    assert_eq!((stats.pids, stats.pids_scanned, stats.full_walk), (5, 0, false));
+    assert_eq!(
+        (stats.pids, stats.pids_scanned, stats.full_walk),
+        (5, 0, false)
+    );
     // Only the shared listener's holders are re-checked, one readlink each.
     assert_eq!(stats.fds_read, stats.verified);
     assert_eq!(stats.verified, 4);
@@ -152,7 +177,10 @@ fn reused_pid_gets_the_new_name_never_the_old() {
     let mut join = OwnerJoin::new(fake.root());
     let mut sockets = vec![socket(7000, 22, 0)];
     let attr = join.attribute(&mut sockets);
-    assert_eq!(owners(&attr, &sockets[0]), [(200, "old-daemon".to_string())]);
+    assert_eq!(
+        owners(&attr, &sockets[0]),
+        [(200, "old-daemon".to_string())]
+    );
 
     // The process exits; a new one gets pid 200 and (even) the same inode number.
     fake.remove_process(200);
@@ -160,7 +188,10 @@ fn reused_pid_gets_the_new_name_never_the_old() {
     fake.add_socket(200, 3, 7000);
     let mut sockets = vec![socket(7000, 22, 0)];
     let attr = join.attribute(&mut sockets);
-    assert_eq!(owners(&attr, &sockets[0]), [(200, "new-daemon".to_string())]);
+    assert_eq!(
+        owners(&attr, &sockets[0]),
+        [(200, "new-daemon".to_string())]
+    );
     assert_eq!(attr.processes[0].start_time, 9000);
     assert_eq!(attr.processes[0].cmdline, "new-daemon --flag");
 }
@@ -179,7 +210,10 @@ fn odd_and_malformed_stat_lines() {
     let mut join = OwnerJoin::new(fake.root());
     let mut sockets = vec![socket(800, 1, 0), socket(801, 2, 0), socket(802, 3, 0)];
     let attr = join.attribute(&mut sockets);
-    assert_eq!(owners(&attr, &sockets[0]), [(10, "my (weird) proc".to_string())]);
+    assert_eq!(
+        owners(&attr, &sockets[0]),
+        [(10, "my (weird) proc".to_string())]
+    );
     assert_eq!(sockets[1].owners, Owners::None(Unattributed::NotFound));
     assert_eq!(sockets[2].owners, Owners::None(Unattributed::NotFound));
     // A malformed process is remembered, not re-read every tick.
@@ -198,7 +232,11 @@ fn socket_swapped_with_equal_fd_count_is_found_by_search() {
     fake.swap_fd_unnoticed(101, 7, "socket:[5401]");
     let mut sockets = vec![socket(5000, 80, 0), socket(5401, 80, 33)];
     join.attribute(&mut sockets);
-    assert_eq!(join.last_stats().pids_scanned, 0, "the swap left no signature change");
+    assert_eq!(
+        join.last_stats().pids_scanned,
+        0,
+        "the swap left no signature change"
+    );
     assert_eq!(sockets[1].owners, Owners::None(Unattributed::NotFound));
 
     // Still unknown one tick later: the processes of uid 33 are searched.
@@ -207,7 +245,10 @@ fn socket_swapped_with_equal_fd_count_is_found_by_search() {
     let stats = join.last_stats();
     assert!(!stats.full_walk);
     assert_eq!(stats.searched, 1);
-    assert_eq!(stats.pids_scanned, 3, "the three uid-33 workers, not the master or bash");
+    assert_eq!(
+        stats.pids_scanned, 3,
+        "the three uid-33 workers, not the master or bash"
+    );
 }
 
 #[test]
@@ -237,7 +278,10 @@ fn unknown_inode_costs_one_search_and_one_walk_then_nothing() {
     for _ in 0..3 {
         join.attribute(&mut sockets);
         let stats = join.last_stats();
-        assert_eq!((stats.pids_scanned, stats.searched, stats.full_walk), (0, 0, false));
+        assert_eq!(
+            (stats.pids_scanned, stats.searched, stats.full_walk),
+            (0, 0, false)
+        );
     }
     // A new one appears: seen, then searched by uid, then walked, then left alone.
     sockets.push(socket(8889, 2049, 0));
@@ -248,7 +292,10 @@ fn unknown_inode_costs_one_search_and_one_walk_then_nothing() {
     assert_eq!((stats.searched, stats.full_walk), (1, true));
     join.attribute(&mut sockets);
     let stats = join.last_stats();
-    assert_eq!((stats.pids_scanned, stats.searched, stats.full_walk), (0, 0, false));
+    assert_eq!(
+        (stats.pids_scanned, stats.searched, stats.full_walk),
+        (0, 0, false)
+    );
     assert_eq!(sockets[7].owners, Owners::None(Unattributed::NotFound));
 }
 
@@ -308,14 +355,21 @@ fn many_processes_on_several_threads() {
     }
     let mut join = OwnerJoin::new(fake.root());
     join.set_max_threads(2);
-    let mut sockets: Vec<_> = (1000..1300u64).map(|p| socket(p * 10, 80, 0)).chain([socket(1, 80, 0)]).collect();
+    let mut sockets: Vec<_> = (1000..1300u64)
+        .map(|p| socket(p * 10, 80, 0))
+        .chain([socket(1, 80, 0)])
+        .collect();
     let attr = join.attribute(&mut sockets);
     assert_eq!(join.last_stats().threads, 2);
     for (i, s) in sockets[..300].iter().enumerate() {
         let pid = 1000 + i as u32;
         assert_eq!(owners(&attr, s), [(pid, format!("w{pid}"))]);
     }
-    assert_eq!(pids(&attr, &sockets[300]).len(), 300, "inode 1 is shared by all");
+    assert_eq!(
+        pids(&attr, &sockets[300]).len(),
+        300,
+        "inode 1 is shared by all"
+    );
 }
 
 #[test]
