@@ -103,6 +103,10 @@ fn merge(parts: impl Iterator<Item = ScanOutcome>) -> ScanOutcome {
         match &mut merged {
             None => merged = Some((sig, fds, links_read)),
             Some((first, all, links)) => {
+                if first.ino != sig.ino {
+                    // A different proc inode: the pid was reused between two parts.
+                    return ScanOutcome::Gone;
+                }
                 if *first != sig {
                     // The table changed during the read: make the next tick read it again.
                     first.size = -1;
@@ -307,6 +311,16 @@ mod tests {
             scanned(&[], 5, true),
         ];
         assert!(matches!(merge(parts.into_iter()), ScanOutcome::Gone));
+        let mut reused = scanned(&[(1, 51)], 5, true);
+        if let ScanOutcome::Scanned { sig, .. } = &mut reused {
+            sig.ino = 99;
+        }
+        let parts = [scanned(&[(0, 50)], 5, false), reused];
+        let merged = merge(parts.into_iter());
+        assert!(
+            matches!(merged, ScanOutcome::Gone),
+            "parts of two incarnations"
+        );
         let parts = [scanned(&[(0, 0)], 5, false), scanned(&[], 5, true)];
         let ScanOutcome::Scanned { owner, .. } = merge(parts.into_iter()) else {
             panic!("not scanned")
