@@ -232,8 +232,10 @@ impl OwnerJoin {
         let jobs = todo
             .into_iter()
             .map(|(pid, sig)| match self.index.pids.get(&pid) {
-                Some(_) => self.job(pid, Depth::Changed, root.exact_counts),
-                None => Job::new(pid, Depth::Full, Vec::new(), sig.cost(root.exact_counts)),
+                // Same proc inode: the same process, whose old table can be partly trusted.
+                Some(t) if t.sig.ino == sig.ino => self.job(pid, Depth::Changed, root.exact_counts),
+                // New, or a new proc inode (a reused pid): nothing of the old table holds.
+                _ => Job::new(pid, Depth::Full, Vec::new(), sig.cost(root.exact_counts)),
             })
             .collect();
         self.run(root, jobs);

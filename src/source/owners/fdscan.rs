@@ -371,7 +371,8 @@ impl Scanner {
         cache: &ProcessCache,
     ) -> Result<(u64, Details), DetailError> {
         let (start_time, name) = process::read_stat(pid_dir, &mut self.text_buf)?;
-        if let Some(p) = cache.get(pid, start_time) {
+        // Same pid and start time, but a new `comm` means an exec or a rename: read again.
+        if let Some(p) = cache.get(pid, start_time).filter(|p| p.name == name) {
             return Ok((start_time, Details::Cached(std::sync::Arc::clone(p))));
         }
         let p = process::read_details(

@@ -197,6 +197,46 @@ fn reused_pid_gets_the_new_name_never_the_old() {
 }
 
 #[test]
+fn reused_pid_is_not_read_through_the_old_fd_table() {
+    let fake = prefork();
+    let mut join = OwnerJoin::new(fake.root());
+    join.attribute(&mut prefork_sockets());
+
+    // Worker 103 dies; an unrelated process gets pid 103 with a file where fd 6 was.
+    fake.remove_process(103);
+    fake.add_process(103, "cron", 7000, 0, &["cron"]);
+    fake.add_fd(103, 6, "/var/log/cron.log");
+    fake.add_fd(103, 7, "socket:[5103]");
+    let mut sockets = prefork_sockets();
+    let attr = join.attribute(&mut sockets);
+    assert_eq!(pids(&attr, &sockets[0]), [100, 101, 102]);
+    assert_eq!(owners(&attr, &sockets[3]), [(103, "cron".to_string())]);
+    assert_eq!(
+        join.last_stats().stale,
+        0,
+        "read in full, not trusted and then verified"
+    );
+}
+
+#[test]
+fn exec_in_place_shows_the_new_name() {
+    let fake = FakeProc::new();
+    fake.add_process(50, "sh", 100, 0, &["/bin/sh", "start.sh"]);
+    fake.add_socket(50, 3, 900);
+    let mut join = OwnerJoin::new(fake.root());
+    let mut sockets = vec![socket(900, 80, 0)];
+    let attr = join.attribute(&mut sockets);
+    assert_eq!(owners(&attr, &sockets[0]), [(50, "sh".to_string())]);
+
+    // `exec nginx`: same pid and start time, new comm and argv; close-on-exec fds went.
+    fake.add_process(50, "nginx", 100, 0, &["nginx", "-g", "daemon off;"]);
+    fake.add_fd(50, 4, "/dev/null");
+    let attr = join.attribute(&mut sockets);
+    assert_eq!(owners(&attr, &sockets[0]), [(50, "nginx".to_string())]);
+    assert_eq!(attr.processes[0].cmdline, "nginx -g daemon off;");
+}
+
+#[test]
 fn odd_and_malformed_stat_lines() {
     let fake = FakeProc::new();
     fake.add_process(10, "my (weird) proc", 42, 0, &["weird"]);
