@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::fixture::socket;
@@ -63,9 +63,22 @@ fn own_listener_is_attributed_to_this_process() {
     assert!(stats.pids_scanned < stats.pids, "{stats:?}");
 }
 
+/// The rest of the first line of `out` that starts with `prefix` (libtest prints its own lines).
+fn read_until_prefix(out: &mut BufReader<ChildStdout>, prefix: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = out.read_line(&mut line).expect("read holder");
+        assert!(n > 0, "holder exited before printing {prefix}");
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+}
+
 /// Child processes of this test binary, each holding `per_child` TCP sockets.
 struct Holders {
-    children: Vec<(Child, ChildStdin)>,
+    children: Vec<(Child, ChildStdin, BufReader<ChildStdout>)>,
     inodes: Vec<Vec<u64>>,
 }
 
@@ -87,19 +100,15 @@ impl Holders {
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("spawn holder");
-            let stdout = child.stdout.take().expect("stdout");
-            let line = BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .find(|l| l.starts_with("inodes:"))
-                .expect("holder reported no inodes");
-            let held: Vec<u64> = line["inodes:".len()..]
+            let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+            let line = read_until_prefix(&mut stdout, "inodes:");
+            let held: Vec<u64> = line
                 .split_whitespace()
                 .filter_map(|n| n.parse().ok())
                 .collect();
             assert_eq!(held.len(), per_child);
             let stdin = child.stdin.take().expect("stdin");
-            children.push((child, stdin));
+            children.push((child, stdin, stdout));
             inodes.push(held);
         }
         Holders { children, inodes }
@@ -109,8 +118,18 @@ impl Holders {
         self.children[i].0.id()
     }
 
+    /// Make holder `i` open one more socket; returns its inode.
+    fn open_one(&mut self, i: usize) -> u64 {
+        let (_, stdin, stdout) = &mut self.children[i];
+        stdin.write_all(b"open\n").expect("poke holder");
+        read_until_prefix(stdout, "opened:")
+            .trim()
+            .parse()
+            .expect("inode")
+    }
+
     fn stop(&mut self, i: usize) {
-        let (child, _) = &mut self.children[i];
+        let (child, _, _) = &mut self.children[i];
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -118,12 +137,21 @@ impl Holders {
 
 impl Drop for Holders {
     fn drop(&mut self) {
-        for (child, stdin) in &mut self.children {
+        for (child, stdin, _) in &mut self.children {
             let _ = stdin.write_all(b"");
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// An unbound TCP socket: it has an inode and an fd, and uses no port.
+fn tcp_socket() -> std::os::fd::OwnedFd {
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
 }
 
 #[test]
@@ -147,19 +175,25 @@ fn hold_sockets_child() {
     let mut held = Vec::with_capacity(n);
     let mut line = String::from("inodes:");
     for _ in 0..n {
-        // SAFETY: plain socket(2); the fd is owned right away.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        // SAFETY: `fd` is a fresh descriptor nobody else owns.
-        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let fd = tcp_socket();
         line.push(' ');
         line.push_str(&inode_of(&fd).to_string());
         held.push(fd);
     }
     println!("{line}");
-    let mut sink = String::new();
-    // Hold until the parent closes stdin (or dies).
-    while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+    // Hold until the parent closes stdin (or dies); "open" asks for one more socket.
+    let mut command = String::new();
+    while std::io::stdin()
+        .read_line(&mut command)
+        .is_ok_and(|n| n > 0)
+    {
+        if command.trim() == "open" {
+            let fd = tcp_socket();
+            println!("opened: {}", inode_of(&fd));
+            held.push(fd);
+        }
+        command.clear();
+    }
     drop(held);
 }
 
@@ -415,10 +449,28 @@ fn bench_walk() {
         join.attribute(&mut sockets);
     });
     let stats = join.last_stats();
+    // A busy server: one holder's fd count changes every tick (one new connection).
+    let mut holders = holders;
+    let churn = (0..5)
+        .map(|_| {
+            let inode = holders.open_one(0);
+            sockets.push(socket(inode, 1, 0));
+            let took = timed(|| {
+                join.attribute(&mut sockets);
+            });
+            assert!(matches!(
+                sockets.last().map(|s| s.owners),
+                Some(Owners::Known(_))
+            ));
+            took
+        })
+        .min_by_key(|t| t.wall);
+    let churn_stats = join.last_stats();
     println!(
         "bench_walk: {} socket fds in {procs} processes, {} sockets in the sample\n  \
          cold (fds never listed): {cold:?}\n  procfs crate walk, 1 thread: {procfs_walk:?}\n  \
-         new join, 1 thread: {new1:?}\n  new join, 2 threads: {new2:?}\n  steady tick: {steady:?} ({stats:?})",
+         new join, 1 thread: {new1:?}\n  new join, 2 threads: {new2:?}\n  \
+         steady tick: {steady:?} ({stats:?})\n  tick with one holder changed: {churn:?} ({churn_stats:?})",
         procs * per,
         sockets.len(),
     );
