@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use crate::model::{Coverage, Process, Socket};
 use crate::source::owners::batch::{Depth, Job};
-use crate::source::owners::fdscan::{ProcRoot, ScanOutcome, Scanner};
+use crate::source::owners::fdscan::{FdEntry, ProcRoot, ScanOutcome, Scanner};
 use crate::source::owners::index::{IntMap, OwnerIndex};
 use crate::source::owners::resolve::Resolver;
 use crate::source::process::ProcessCache;
@@ -72,6 +72,8 @@ pub struct JoinStats {
     pub pids_scanned: usize,
     /// fd links read (`readlinkat`), shared-mapping checks included.
     pub fds_read: usize,
+    /// fd dir entries listed (`getdents64`).
+    pub fds_listed: usize,
     /// Shared mappings re-checked, and how many of them were stale.
     pub verified: usize,
     pub stale: usize,
@@ -252,17 +254,13 @@ impl OwnerJoin {
         let trusted = match depth {
             Depth::Full => Vec::new(),
             // Keep files, sockets in this sample, and sockets never sampled (unix, netlink).
-            Depth::Changed => t
-                .fds
-                .iter()
-                .filter(|e| {
-                    e.inode == 0 || {
-                        let s = seen(e.inode);
-                        s == 0 || s == tick
-                    }
-                })
-                .copied()
-                .collect(),
+            Depth::Changed => {
+                let trust = |e: &FdEntry| {
+                    let s = if e.inode == 0 { 0 } else { seen(e.inode) };
+                    s == 0 || s == tick
+                };
+                return Job::changed(pid, &t.fds, trust, exact_counts, t.sig.cost(exact_counts));
+            }
             Depth::Search => t
                 .fds
                 .iter()
@@ -283,9 +281,10 @@ impl OwnerJoin {
         self.stats.threads = self.stats.threads.max(threads);
         for (pid, depth, outcome) in results {
             match &outcome {
-                ScanOutcome::Scanned { links_read, .. } => {
+                ScanOutcome::Scanned { work, .. } => {
                     self.stats.pids_scanned += 1;
-                    self.stats.fds_read += links_read;
+                    self.stats.fds_read += work.links;
+                    self.stats.fds_listed += work.listed;
                 }
                 ScanOutcome::Denied(_) => self.stats.pids_scanned += 1,
                 ScanOutcome::Gone => {}

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::source::owners::fdscan::{FdDirSig, FdEntry, ProcRoot, ScanOutcome, Scanner};
+use crate::source::owners::fdscan::{FdDirSig, FdEntry, ProcRoot, ScanOutcome, Scanner, Work};
 use crate::source::process::ProcessCache;
 
 /// How much of a process's fd table a scan re-reads.
@@ -26,6 +26,8 @@ pub enum Part {
     Probe(u32, u32),
     /// List from fd `n` on (procfs seeks there); reads the process's identity.
     Tail(u32),
+    /// Keep the trusted fds, `readlinkat` the job's `probe` numbers, list from fd `n` on.
+    Delta(u32),
 }
 
 /// Work for one process: re-read every fd except the `trusted` ones (sorted by fd).
@@ -37,6 +39,8 @@ pub struct Job {
     /// Expected fds to read (the fd count on procfs).
     pub cost: usize,
     pub part: Part,
+    /// fd numbers a `Delta` read checks one by one.
+    pub probe: Vec<u32>,
 }
 
 impl Job {
@@ -47,9 +51,58 @@ impl Job {
             trusted,
             cost,
             part: Part::Whole,
+            probe: Vec::new(),
+        }
+    }
+
+    /// A `Changed` read of `table` (sorted by fd) keeping the entries `trust` accepts.
+    ///
+    /// On procfs this reads only what can have changed, not the whole table: the untrusted
+    /// fds, the free numbers below the highest known fd (the kernel gives a new fd the lowest
+    /// free number), and a listing from past the highest. A busy server whose fd count moves
+    /// every tick then costs a few syscalls instead of a listing of all its fds. A socket
+    /// that took the number of a closed file is missed here and found by the search.
+    pub fn changed(
+        pid: u32,
+        table: &[FdEntry],
+        trust: impl Fn(&FdEntry) -> bool,
+        exact_counts: bool,
+        cost: usize,
+    ) -> Job {
+        let mut kept = Vec::with_capacity(table.len());
+        let mut probe = Vec::new();
+        for e in table {
+            if trust(e) {
+                kept.push(*e);
+            } else {
+                probe.push(e.fd);
+            }
+        }
+        let end = table.last().map_or(0, |e| e.fd.saturating_add(1));
+        let holes = (end as usize).saturating_sub(table.len());
+        if !exact_counts || probe.len() + holes > DELTA_MAX_PROBES {
+            return Job::new(pid, Depth::Changed, kept, cost);
+        }
+        let mut next = 0;
+        for e in table {
+            probe.extend(next..e.fd);
+            next = e.fd.saturating_add(1);
+        }
+        probe.sort_unstable();
+        let cost = probe.len() + 16;
+        Job {
+            pid,
+            depth: Depth::Changed,
+            trusted: kept,
+            cost,
+            part: Part::Delta(end),
+            probe,
         }
     }
 }
+
+/// Most fd numbers a `Delta` read probes; past that the whole table is listed.
+const DELTA_MAX_PROBES: usize = 512;
 
 /// fd numbers per probe range when a big table is cut up.
 const CHUNK: usize = 4096;
@@ -75,6 +128,7 @@ fn split(job: Job, exact_counts: bool, out: &mut Vec<Job>) {
             trusted: Vec::new(),
             cost: (hi - lo) as usize,
             part: Part::Probe(lo, hi),
+            probe: Vec::new(),
         });
         lo = hi;
     }
@@ -87,21 +141,21 @@ fn split(job: Job, exact_counts: bool, out: &mut Vec<Job>) {
 
 /// Put the parts of one process back together: any part gone or denied decides for all.
 fn merge(parts: impl Iterator<Item = ScanOutcome>) -> ScanOutcome {
-    let mut merged: Option<(FdDirSig, Vec<FdEntry>, usize)> = None;
+    let mut merged: Option<(FdDirSig, Vec<FdEntry>, Work)> = None;
     let mut identity = None;
     for part in parts {
         let ScanOutcome::Scanned {
             sig,
             fds,
             owner,
-            links_read,
+            work,
         } = part
         else {
             return part;
         };
         identity = identity.or(owner);
         match &mut merged {
-            None => merged = Some((sig, fds, links_read)),
+            None => merged = Some((sig, fds, work)),
             Some((first, all, links)) => {
                 if first.ino != sig.ino {
                     // A different proc inode: the pid was reused between two parts.
@@ -112,11 +166,11 @@ fn merge(parts: impl Iterator<Item = ScanOutcome>) -> ScanOutcome {
                     first.size = -1;
                 }
                 all.extend(fds);
-                *links += links_read;
+                *links += work;
             }
         }
     }
-    let Some((sig, mut fds, links_read)) = merged else {
+    let Some((sig, mut fds, work)) = merged else {
         return ScanOutcome::Gone;
     };
     fds.sort_unstable();
@@ -130,7 +184,7 @@ fn merge(parts: impl Iterator<Item = ScanOutcome>) -> ScanOutcome {
         sig,
         fds,
         owner,
-        links_read,
+        work,
     }
 }
 
@@ -192,7 +246,7 @@ pub fn run(
     let key = |i: usize| {
         let j = &parts[i];
         let order = match j.part {
-            Part::Whole => 0,
+            Part::Whole | Part::Delta(_) => 0,
             Part::Probe(lo, _) => lo,
             Part::Tail(_) => u32::MAX,
         };
@@ -244,8 +298,44 @@ mod tests {
                     }),
                 )
             }),
-            links_read: fds.len(),
+            work: Work {
+                links: fds.len(),
+                listed: 0,
+            },
         }
+    }
+
+    #[test]
+    fn changed_reads_plan_only_what_can_have_changed() {
+        let table: Vec<FdEntry> = [(0, 0), (1, 0), (2, 0), (4, 500), (5, 501), (7, 0)]
+            .into_iter()
+            .map(|(fd, inode)| FdEntry { fd, inode })
+            .collect();
+        let job = Job::changed(1, &table, |e| e.inode != 501, true, 100);
+        assert_eq!(job.part, Part::Delta(8));
+        assert_eq!(
+            job.probe,
+            [3, 5, 6],
+            "the untrusted fd and the free numbers"
+        );
+        let kept: Vec<u32> = job.trusted.iter().map(|e| e.fd).collect();
+        assert_eq!(kept, [0, 1, 2, 4, 7]);
+
+        let job = Job::changed(1, &table, |_| true, false, 100);
+        assert_eq!(
+            (job.part, job.probe.len(), job.cost),
+            (Part::Whole, 0, 100),
+            "not procfs"
+        );
+        let sparse = [
+            FdEntry { fd: 0, inode: 0 },
+            FdEntry {
+                fd: 100_000,
+                inode: 9,
+            },
+        ];
+        let job = Job::changed(1, &sparse, |_| true, true, 2);
+        assert_eq!(job.part, Part::Whole, "too many free numbers to probe");
     }
 
     #[test]
@@ -285,14 +375,14 @@ mod tests {
             sig,
             fds,
             owner,
-            links_read,
+            work,
         } = merge(parts.into_iter())
         else {
             panic!("not scanned")
         };
         assert_eq!(fds.iter().map(|e| e.fd).collect::<Vec<_>>(), [0, 1, 2, 9]);
         assert!(owner.is_some());
-        assert_eq!((sig.size, links_read), (5, 4));
+        assert_eq!((sig.size, work.links), (5, 4));
     }
 
     #[test]

@@ -66,6 +66,20 @@ impl FdDirSig {
     }
 }
 
+/// What reading one fd table cost: links read and directory entries listed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    pub links: usize,
+    pub listed: usize,
+}
+
+impl std::ops::AddAssign for Work {
+    fn add_assign(&mut self, other: Work) {
+        self.links += other.links;
+        self.listed += other.listed;
+    }
+}
+
 /// One open fd; `inode` is the socket inode, 0 when the fd is not a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FdEntry {
@@ -90,7 +104,7 @@ pub enum ScanOutcome {
         /// Start time and details; read only when the process holds a socket. `None` when it
         /// holds none, or when its `stat` is malformed (then it is skipped, never mislabeled).
         owner: Option<(u64, Details)>,
-        links_read: usize,
+        work: Work,
     },
     /// `fd` exists but may not be read (another user's process, not root).
     Denied(FdDirSig),
@@ -222,6 +236,27 @@ impl ProcRoot {
     }
 }
 
+/// `readlinkat` each fd number under `fd_dir`; push the open ones.
+fn probe(
+    fd_dir: &OwnedFd,
+    numbers: impl Iterator<Item = u32>,
+    fds: &mut Vec<FdEntry>,
+    work: &mut Work,
+) {
+    for fd in numbers {
+        let mut link = [0u8; 64];
+        work.links += 1;
+        if let Ok(len) =
+            rustix::fs::readlinkat_raw(fd_dir, NumPath::new().num(fd).as_c_str(), &mut link[..])
+        {
+            fds.push(FdEntry {
+                fd,
+                inode: parse_socket_link(&link[..len]).unwrap_or(0),
+            });
+        }
+    }
+}
+
 /// Per-thread buffers for scanning; reused across processes and ticks.
 pub struct Scanner {
     dir_buf: Vec<MaybeUninit<u8>>,
@@ -264,23 +299,21 @@ impl Scanner {
         };
         let sig = FdDirSig::of(&st);
         let mut fds = Vec::with_capacity(job.trusted.len() + 8);
-        let mut links_read = 0;
+        let mut work = Work::default();
         match job.part {
             Part::Probe(lo, hi) => {
                 // Dense fd numbers: one readlinkat per number, no listing (~25% less per fd).
-                for fd in lo..hi {
-                    let mut link = [0u8; 64];
-                    let name = NumPath::new().num(fd);
-                    links_read += 1;
-                    if let Ok(len) =
-                        rustix::fs::readlinkat_raw(&fd_dir, name.as_c_str(), &mut link[..])
-                    {
-                        fds.push(FdEntry {
-                            fd,
-                            inode: parse_socket_link(&link[..len]).unwrap_or(0),
-                        });
-                    }
+                probe(&fd_dir, lo..hi, &mut fds, &mut work);
+            }
+            Part::Delta(from) => {
+                fds.extend_from_slice(&job.trusted);
+                probe(&fd_dir, job.probe.iter().copied(), &mut fds, &mut work);
+                let _ = rustix::fs::seek(&fd_dir, rustix::fs::SeekFrom::Start(u64::from(from) + 2));
+                if self.list(&fd_dir, from, &[], &mut fds, &mut work).is_err() {
+                    return ScanOutcome::Gone;
                 }
+                fds.sort_unstable();
+                fds.dedup_by_key(|e| e.fd);
             }
             Part::Whole | Part::Tail(_) => {
                 let from = match job.part {
@@ -295,7 +328,7 @@ impl Scanner {
                     _ => 0,
                 };
                 if self
-                    .list(&fd_dir, from, &job.trusted, &mut fds, &mut links_read)
+                    .list(&fd_dir, from, &job.trusted, &mut fds, &mut work)
                     .is_err()
                 {
                     return ScanOutcome::Gone;
@@ -303,7 +336,7 @@ impl Scanner {
             }
         }
         let identify = match job.part {
-            Part::Whole => fds.iter().any(|e| e.inode != 0),
+            Part::Whole | Part::Delta(_) => fds.iter().any(|e| e.inode != 0),
             Part::Probe(..) => false,
             Part::Tail(_) => true,
         };
@@ -320,7 +353,7 @@ impl Scanner {
             sig,
             fds,
             owner,
-            links_read,
+            work,
         }
     }
 
@@ -331,12 +364,13 @@ impl Scanner {
         from: u32,
         trusted: &[FdEntry],
         fds: &mut Vec<FdEntry>,
-        links_read: &mut usize,
+        work: &mut Work,
     ) -> Result<(), Errno> {
         let mut sorted = true;
         let mut dir = RawDir::new(fd_dir.as_fd(), &mut self.dir_buf);
         while let Some(entry) = dir.next() {
             let entry = entry?;
+            work.listed += 1;
             let Some(fd) = parse_number(entry.file_name().to_bytes()).filter(|&fd| fd >= from)
             else {
                 continue;
@@ -344,7 +378,7 @@ impl Scanner {
             let inode = if let Ok(i) = trusted.binary_search_by_key(&fd, |e| e.fd) {
                 trusted[i].inode
             } else {
-                *links_read += 1;
+                work.links += 1;
                 let mut link = [0u8; 64];
                 match rustix::fs::readlinkat_raw(fd_dir, entry.file_name(), &mut link[..]) {
                     Ok(len) => parse_socket_link(&link[..len]).unwrap_or(0),

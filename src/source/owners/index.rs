@@ -248,7 +248,7 @@ mod tests {
                     user: String::new(),
                 }),
             )),
-            links_read: fds.len(),
+            work: crate::source::owners::fdscan::Work::default(),
         }
     }
 

@@ -216,6 +216,17 @@ fn child_holders_are_found_and_dropped_when_they_exit() {
     let name = &attr.processes[0].name;
     assert_eq!(name, &own_comm(), "children run this test binary");
 
+    // A new connection in holder 1: found the same tick without listing its 1500 fds.
+    let inode = holders.open_one(1);
+    sockets.push(socket(inode, 1, 0));
+    let attr = join.attribute(&mut sockets);
+    assert_eq!(owner_pids(&attr, &sockets[2 * PER]), [holders.pid(1)]);
+    let stats = join.last_stats();
+    assert!(
+        stats.fds_listed < PER,
+        "holder 1 was listed in full: {stats:?}"
+    );
+
     holders.stop(0);
     let attr = join.attribute(&mut sockets);
     for s in &sockets[..PER] {
