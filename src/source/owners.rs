@@ -44,8 +44,9 @@ use crate::source::owners::index::{IntMap, OwnerIndex};
 use crate::source::owners::resolve::Resolver;
 use crate::source::process::ProcessCache;
 
-/// Socket fds re-read per tick while searching for unknown inodes by uid.
-const SEARCH_BUDGET_FDS: usize = 16 * 1024;
+/// fds (by fd count) whose processes may be re-read per tick while searching for unknown
+/// inodes by uid.
+const SEARCH_BUDGET_FDS: usize = 8 * 1024;
 /// Shared mappings re-checked per tick (one `readlinkat` each), rotating when there are more.
 const VERIFY_BUDGET: usize = 2048;
 /// A full walk may cost at most 1/20 of the time between two of them.
@@ -189,8 +190,11 @@ impl OwnerJoin {
             self.verify_shared(&root);
             self.search(&root, started);
         }
+        // With `hidepid`, other users' processes are not listed at all (pid 1 is missing for
+        // non-root): as unprivileged as an unreadable fd dir.
+        let hidden = root.exact_counts && self.euid != 0 && !self.pid_list.contains(&1);
         self.root = Some(root);
-        let denied = self.index.denied() > 0;
+        let denied = hidden || self.index.denied() > 0;
         let attribution = self.resolver.resolve(
             &mut self.index,
             sockets,

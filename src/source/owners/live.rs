@@ -328,8 +328,8 @@ fn unprivileged_child() {
     println!("unprivileged-child-ok");
 }
 
-/// CPU time (user + system) this process has used so far, all threads.
-fn cpu_time() -> Duration {
+/// CPU time (user, system) this process has used so far, all threads.
+fn cpu_time() -> (Duration, Duration) {
     // SAFETY: `getrusage` fills the zeroed struct it is given.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
@@ -337,33 +337,38 @@ fn cpu_time() -> Duration {
         usage
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    (tv(usage.ru_utime), tv(usage.ru_stime))
 }
 
 /// Wall and CPU time of `f`: on a shared machine wall time includes waiting for a core.
 #[derive(Clone, Copy)]
 struct Timing {
     wall: Duration,
-    cpu: Duration,
+    user: Duration,
+    sys: Duration,
 }
 
 impl std::fmt::Debug for Timing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
         write!(
             f,
-            "{:.1} ms (cpu {:.1} ms)",
-            self.wall.as_secs_f64() * 1e3,
-            self.cpu.as_secs_f64() * 1e3
+            "{:.1} ms (cpu: user {:.1} ms, sys {:.1} ms)",
+            ms(self.wall),
+            ms(self.user),
+            ms(self.sys)
         )
     }
 }
 
 fn timed(f: impl FnOnce()) -> Timing {
-    let (t, c) = (Instant::now(), cpu_time());
+    let (t, (u, s)) = (Instant::now(), cpu_time());
     f();
+    let (u2, s2) = cpu_time();
     Timing {
         wall: t.elapsed(),
-        cpu: cpu_time().saturating_sub(c),
+        user: u2.saturating_sub(u),
+        sys: s2.saturating_sub(s),
     }
 }
 
@@ -374,7 +379,8 @@ fn best_of(runs: usize, mut f: impl FnMut()) -> Timing {
         .min_by_key(|t| t.wall)
         .unwrap_or(Timing {
             wall: Duration::ZERO,
-            cpu: Duration::ZERO,
+            user: Duration::ZERO,
+            sys: Duration::ZERO,
         })
 }
 
