@@ -6,8 +6,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::model::Process;
-use crate::source::owners::batch::Depth;
-use crate::source::owners::fdscan::{Details, FdDirSig, FdEntry, ScanOutcome};
+use crate::source::owners::fdscan::{Details, ScanOutcome};
+use crate::source::owners::plan::Depth;
+use crate::source::owners::procroot::{FdDirSig, FdEntry};
 use crate::source::process::ProcessCache;
 
 /// Multiplicative hash for inode and pid keys: they are already unique integers, so the
