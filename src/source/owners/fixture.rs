@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::model::{Family, Owners, Proto, Socket, TcpState};
+use crate::source::owners::Attribution;
 
 /// A fake proc root that the test mutates between ticks.
 pub struct FakeProc {
@@ -121,4 +122,65 @@ pub fn socket(inode: u64, port: u16, uid: u32) -> Socket {
         inode,
         owners: Owners::None(crate::model::Unattributed::NotFound),
     }
+}
+
+/// The (pid, name) owners of `s` in `attr`, sorted by pid.
+pub fn owners(attr: &Attribution, s: &Socket) -> Vec<(u32, String)> {
+    let Owners::Known(n) = s.owners else {
+        return Vec::new();
+    };
+    let mut v: Vec<_> = attr.owner_sets[n as usize]
+        .iter()
+        .map(|&i| {
+            let p = &attr.processes[i as usize];
+            (p.pid, p.name.clone())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn pids(attr: &Attribution, s: &Socket) -> Vec<u32> {
+    owners(attr, s).into_iter().map(|(p, _)| p).collect()
+}
+
+/// nginx-like: a master and three workers share listener 5000; each worker has a connection.
+pub fn prefork() -> FakeProc {
+    let fake = FakeProc::new();
+    fake.add_process(
+        100,
+        "nginx",
+        1000,
+        0,
+        &["nginx: master process", "/usr/sbin/nginx"],
+    );
+    fake.add_fd(100, 0, "/dev/null");
+    fake.add_socket(100, 6, 5000);
+    for (i, pid) in [101u32, 102, 103].into_iter().enumerate() {
+        fake.add_process(
+            pid,
+            "nginx",
+            1001 + i as u64,
+            33,
+            &["nginx: worker process"],
+        );
+        fake.add_fd(pid, 0, "/dev/null");
+        fake.add_fd(pid, 1, "pipe:[77]");
+        fake.add_socket(pid, 6, 5000);
+        fake.add_socket(pid, 7, 5101 + i as u64);
+    }
+    fake.add_process(300, "bash", 900, 1000, &["-bash"]);
+    fake.add_fd(300, 0, "/dev/pts/0");
+    fake
+}
+
+pub fn prefork_sockets() -> Vec<Socket> {
+    vec![
+        socket(5000, 80, 0),
+        socket(5101, 80, 33),
+        socket(5102, 80, 33),
+        socket(5103, 80, 33),
+        socket(0, 80, 0),
+        socket(9999, 5432, 1000),
+    ]
 }

@@ -141,3 +141,123 @@ impl OwnerJoin {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::model::{Owners, Unattributed};
+    use crate::source::owners::OwnerJoin;
+    use crate::source::owners::fixture::{pids, prefork, prefork_sockets, socket};
+
+    #[test]
+    fn socket_swapped_with_equal_fd_count_is_found_by_search() {
+        let fake = prefork();
+        let mut join = OwnerJoin::new(fake.root());
+        join.set_min_full_walk_interval(Duration::from_secs(3600));
+        join.attribute(&mut prefork_sockets());
+
+        // Worker 101 closes connection 5101 and accepts 5401 on the same fd: no visible change.
+        fake.swap_fd_unnoticed(101, 7, "socket:[5401]");
+        let mut sockets = vec![socket(5000, 80, 0), socket(5401, 80, 33)];
+        join.attribute(&mut sockets);
+        assert_eq!(
+            join.last_stats().pids_scanned,
+            0,
+            "the swap left no signature change"
+        );
+        assert_eq!(sockets[1].owners, Owners::None(Unattributed::NotFound));
+
+        // Still unknown one tick later: the processes of uid 33 are searched.
+        let attr = join.attribute(&mut sockets);
+        assert_eq!(pids(&attr, &sockets[1]), [101]);
+        let stats = join.last_stats();
+        assert!(!stats.full_walk);
+        assert_eq!(stats.searched, 1);
+        assert_eq!(
+            stats.pids_scanned, 3,
+            "the three uid-33 workers, not the master or bash"
+        );
+    }
+
+    #[test]
+    fn swapped_socket_of_another_uid_is_found_by_the_rate_limited_walk() {
+        let fake = prefork();
+        let mut join = OwnerJoin::new(fake.root());
+        join.set_min_full_walk_interval(Duration::ZERO);
+        join.attribute(&mut prefork_sockets());
+
+        // The socket's uid is one no process runs as (it was created before a privilege drop).
+        fake.swap_fd_unnoticed(300, 0, "socket:[6000]");
+        let mut sockets = vec![socket(6000, 9000, 4242)];
+        join.attribute(&mut sockets);
+        let attr = join.attribute(&mut sockets);
+        assert_eq!(pids(&attr, &sockets[0]), [300]);
+        assert!(join.last_stats().full_walk);
+    }
+
+    #[test]
+    fn unknown_inode_costs_one_search_and_one_walk_then_nothing() {
+        let fake = prefork();
+        let mut join = OwnerJoin::new(fake.root());
+        join.set_min_full_walk_interval(Duration::ZERO);
+        let mut sockets = prefork_sockets();
+        sockets.push(socket(8888, 2049, 0)); // a kernel socket: an inode no process holds
+        join.attribute(&mut sockets); // the first tick is a full walk: both unknowns are final
+        for _ in 0..3 {
+            join.attribute(&mut sockets);
+            let stats = join.last_stats();
+            assert_eq!(
+                (stats.pids_scanned, stats.searched, stats.full_walk),
+                (0, 0, false)
+            );
+        }
+        // A new one appears: seen, then searched by uid, then walked, then left alone.
+        sockets.push(socket(8889, 2049, 0));
+        join.attribute(&mut sockets);
+        assert_eq!(join.last_stats().searched, 0);
+        join.attribute(&mut sockets);
+        let stats = join.last_stats();
+        assert_eq!((stats.searched, stats.full_walk), (1, true));
+        join.attribute(&mut sockets);
+        let stats = join.last_stats();
+        assert_eq!(
+            (stats.pids_scanned, stats.searched, stats.full_walk),
+            (0, 0, false)
+        );
+        assert_eq!(sockets[7].owners, Owners::None(Unattributed::NotFound));
+    }
+
+    #[test]
+    fn full_walks_respect_the_minimum_interval() {
+        let fake = prefork();
+        let mut join = OwnerJoin::new(fake.root());
+        join.set_min_full_walk_interval(Duration::from_secs(3600));
+        let mut sockets = prefork_sockets();
+        join.attribute(&mut sockets);
+        sockets.push(socket(8889, 2049, 4242));
+        for _ in 0..4 {
+            join.attribute(&mut sockets);
+            assert!(!join.last_stats().full_walk);
+        }
+    }
+
+    #[test]
+    fn stale_shared_mapping_is_dropped() {
+        let fake = prefork();
+        let mut join = OwnerJoin::new(fake.root());
+        join.attribute(&mut prefork_sockets());
+
+        // The master closes its copy of the listener and reuses the fd for a file: equal count.
+        fake.swap_fd_unnoticed(100, 6, "/var/log/nginx/error.log");
+        let mut sockets = prefork_sockets();
+        let attr = join.attribute(&mut sockets);
+        assert_eq!(pids(&attr, &sockets[0]), [101, 102, 103]);
+        assert_eq!(join.last_stats().stale, 1);
+        assert!(attr.processes.iter().all(|p| p.pid != 100));
+        // And it stays dropped.
+        let attr = join.attribute(&mut sockets);
+        assert_eq!(pids(&attr, &sockets[0]), [101, 102, 103]);
+        assert_eq!(join.last_stats().stale, 0);
+    }
+}
