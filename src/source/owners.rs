@@ -117,6 +117,8 @@ pub struct OwnerJoin {
     verify_cursor: usize,
     euid: u32,
     stats: JoinStats,
+    /// The tick of a `prefetch` that read every process in full, until `attribute` uses it.
+    prefetched: Option<u64>,
 }
 
 impl OwnerJoin {
@@ -138,6 +140,7 @@ impl OwnerJoin {
             verify_cursor: 0,
             euid: rustix::process::geteuid().as_raw(),
             stats: JoinStats::default(),
+            prefetched: None,
         }
     }
 
@@ -178,14 +181,13 @@ impl OwnerJoin {
             );
         };
         self.refresh(&root, sockets);
-        let all_read = self
-            .index
-            .pids
-            .values()
-            .all(|t| t.denied || t.read == (self.tick, Depth::Full));
+        let prefetched = self.prefetched.take();
+        let all_read = self.all_read(prefetched);
         if all_read {
             self.stats.full_walk = true;
-            self.last_full_walk = Some((started, started.elapsed()));
+            if prefetched.is_none() {
+                self.last_full_walk = Some((started, started.elapsed()));
+            }
         } else {
             self.verify_shared(&root);
             self.search(&root, started);
@@ -206,6 +208,39 @@ impl OwnerJoin {
         self.forget(all_read || self.stats.full_walk);
         self.stats.elapsed = started.elapsed();
         attribution
+    }
+
+    /// Read the fd tables of new and changed processes without a sample, so that a caller can
+    /// overlap the first (cold) walk with its socket dump on another thread; the next
+    /// [`OwnerJoin::attribute`] then reads only what changed in between. `last_stats` tells
+    /// what this call read until the next `attribute`.
+    pub fn prefetch(&mut self) {
+        let started = Instant::now();
+        self.tick += 1;
+        self.stats = JoinStats::default();
+        if self.root.is_none() {
+            self.root = ProcRoot::open(&self.proc_root).ok();
+        }
+        let Some(root) = self.root.take() else { return };
+        self.refresh(&root, &[]);
+        self.root = Some(root);
+        if self.all_read(None) {
+            self.stats.full_walk = true;
+            self.prefetched = Some(self.tick);
+            self.last_full_walk = Some((started, started.elapsed()));
+        }
+        self.stats.elapsed = started.elapsed();
+    }
+
+    /// Whether every readable process was read in full this tick, or in full by the
+    /// `prefetch` just before (and, if it changed since, read again this tick).
+    fn all_read(&self, prefetched: Option<u64>) -> bool {
+        let tick = self.tick;
+        self.index.pids.values().all(|t| {
+            t.denied
+                || t.read == (tick, Depth::Full)
+                || prefetched.is_some_and(|p| t.read == (p, Depth::Full) || t.read.0 == tick)
+        })
     }
 
     /// List processes, forget the vanished, read the new in full and the changed in part.

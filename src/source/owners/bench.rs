@@ -134,12 +134,15 @@ fn bench_walk() {
         }
         assert!(n >= procs * per);
     });
-    let new1 = best_of(3, || {
-        join_once(1, &mut sockets);
-    });
-    let new2 = best_of(3, || {
-        join_once(2, &mut sockets);
-    });
+    // Alternated, best of `PORTSIDE_BENCH_RUNS`: other load on the machine hits both alike.
+    let runs = env("PORTSIDE_BENCH_RUNS", 3);
+    let (mut new1, mut new2) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        new1.push(join_once(1, &mut sockets));
+        new2.push(join_once(2, &mut sockets));
+    }
+    let best = |v: Vec<Timing>| v.into_iter().min_by_key(|t| t.wall);
+    let (new1, new2) = (best(new1), best(new2));
     let mut join = OwnerJoin::new(root.clone());
     join.attribute(&mut sockets);
     let steady = best_of(10, || {

@@ -93,6 +93,27 @@ fn child_holders_are_found_and_dropped_when_they_exit() {
     }
 }
 
+#[test]
+fn prefetch_on_another_thread_overlaps_the_dump() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let uid = rustix::process::geteuid().as_raw();
+    let mut join = OwnerJoin::new(PathBuf::from("/proc"));
+    let mut sockets = std::thread::scope(|s| {
+        let walk = s.spawn(|| join.prefetch());
+        // The sampler would dump the sockets here, meanwhile.
+        let sockets = vec![socket(inode_of(&listener), 1, uid)];
+        walk.join().expect("prefetch thread");
+        sockets
+    });
+    let attr = join.attribute(&mut sockets);
+    assert_eq!(owner_pids(&attr, &sockets[0]), [std::process::id()]);
+    let stats = join.last_stats();
+    assert!(
+        stats.full_walk && stats.pids_scanned < stats.pids,
+        "{stats:?}"
+    );
+}
+
 /// Where `nobody` may execute this test binary: a hard link (or copy) in a fresh temp dir.
 fn exe_for_nobody(dir: &Path) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");

@@ -239,6 +239,32 @@ fn many_processes_on_several_threads() {
 }
 
 #[test]
+fn prefetch_then_attribute_reads_only_what_changed_between() {
+    let fake = prefork();
+    let mut join = OwnerJoin::new(fake.root());
+    join.prefetch();
+    assert!(join.last_stats().full_walk);
+    assert_eq!(join.last_stats().pids_scanned, 5);
+    // Between the prefetch and the sample, a worker accepts a connection.
+    fake.add_socket(102, 9, 5502);
+    let mut sockets = prefork_sockets();
+    sockets.push(socket(5502, 80, 33));
+    sockets.push(socket(8888, 2049, 0)); // held by nobody
+    let attr = join.attribute(&mut sockets);
+    let stats = join.last_stats();
+    assert_eq!((stats.pids_scanned, stats.full_walk), (1, true));
+    assert_eq!(pids(&attr, &sockets[0]), [100, 101, 102, 103]);
+    assert_eq!(pids(&attr, &sockets[6]), [102]);
+    // The prefetch counted as the walk: the unheld inode is not searched for again.
+    join.set_min_full_walk_interval(std::time::Duration::ZERO);
+    for _ in 0..2 {
+        join.attribute(&mut sockets);
+        let stats = join.last_stats();
+        assert_eq!((stats.searched, stats.full_walk), (0, false));
+    }
+}
+
+#[test]
 fn missing_proc_root_lists_every_socket_unattributed() {
     let mut join = OwnerJoin::new("/nonexistent/proc".into());
     let mut sockets = prefork_sockets();
