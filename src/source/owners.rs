@@ -119,6 +119,7 @@ pub struct OwnerJoin {
     stats: JoinStats,
     /// The tick of a `prefetch` that read every process in full, until `attribute` uses it.
     prefetched: Option<u64>,
+    probe_ranges: bool,
 }
 
 impl OwnerJoin {
@@ -141,6 +142,7 @@ impl OwnerJoin {
             euid: rustix::process::geteuid().as_raw(),
             stats: JoinStats::default(),
             prefetched: None,
+            probe_ranges: true,
         }
     }
 
@@ -153,6 +155,12 @@ impl OwnerJoin {
     /// Most threads a large batch may use (default: available cores, at most 4).
     pub fn set_max_threads(&mut self, threads: usize) {
         self.max_threads = threads.max(1);
+    }
+
+    /// Read big procfs fd tables by `readlinkat` of each fd number in ranges (default) rather
+    /// than by listing them first; the switch is for benchmarks.
+    pub fn set_probe_ranges(&mut self, on: bool) {
+        self.probe_ranges = on;
     }
 
     /// Statistics of the last call (pids scanned, fds read, full walk or not).
@@ -315,8 +323,16 @@ impl OwnerJoin {
         if jobs.is_empty() {
             return;
         }
-        let (results, threads) =
-            batch::run(root, jobs, &self.cache, &mut self.scanner, self.max_threads);
+        let (results, threads) = batch::run(
+            root,
+            jobs,
+            &self.cache,
+            &mut self.scanner,
+            batch::Options {
+                max_threads: self.max_threads,
+                probe_ranges: self.probe_ranges,
+            },
+        );
         self.stats.threads = self.stats.threads.max(threads);
         for (pid, depth, outcome) in results {
             match &outcome {

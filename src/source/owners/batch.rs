@@ -60,6 +60,14 @@ fn merge(parts: impl Iterator<Item = ScanOutcome>) -> ScanOutcome {
     }
 }
 
+/// How a batch may be read.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub max_threads: usize,
+    /// Cut big procfs tables into probed ranges (see `plan::split`).
+    pub probe_ranges: bool,
+}
+
 /// Scan every job, on up to `max_threads` threads when the batch is large; one merged
 /// outcome per process, in no fixed order. `scanner` serves the calling thread, so small
 /// batches reuse its buffers. Returns the outcomes and the number of threads used.
@@ -68,11 +76,14 @@ pub fn run(
     jobs: Vec<Job>,
     cache: &ProcessCache,
     scanner: &mut Scanner,
-    max_threads: usize,
+    Options {
+        max_threads,
+        probe_ranges,
+    }: Options,
 ) -> (Vec<(u32, Depth, ScanOutcome)>, usize) {
     let mut parts = Vec::with_capacity(jobs.len());
     for job in jobs {
-        split(job, root.exact_counts, &mut parts);
+        split(job, root.exact_counts && probe_ranges, &mut parts);
     }
     let total: usize = parts.iter().map(|j| j.cost).sum();
     let threads = if total >= PARALLEL_MIN_FDS {

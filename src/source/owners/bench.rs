@@ -104,9 +104,10 @@ fn bench_walk() {
         sockets.extend((0..30_000).map(|_| socket(0, 2, 0)));
         sockets
     };
-    let join_once = |threads: usize, sockets: &mut Vec<Socket>| {
+    let join_with = |threads: usize, probe: bool, sockets: &mut Vec<Socket>| {
         let mut join = OwnerJoin::new(root.clone());
         join.set_max_threads(threads);
+        join.set_probe_ranges(probe);
         let mut attr = None;
         let took = timed(|| attr = Some(join.attribute(sockets)));
         assert_eq!(attr.map(|a| a.coverage.attributed), Some(procs * per));
@@ -115,7 +116,7 @@ fn bench_walk() {
     let mut cold = Vec::new();
     for threads in [1, 2] {
         let holders = Holders::spawn(procs, per);
-        cold.push((threads, join_once(threads, &mut sample(&holders))));
+        cold.push((threads, join_with(threads, true, &mut sample(&holders))));
     }
     let holders = Holders::spawn(procs, per);
     let mut sockets = sample(&holders);
@@ -136,13 +137,14 @@ fn bench_walk() {
     });
     // Alternated, best of `PORTSIDE_BENCH_RUNS`: other load on the machine hits both alike.
     let runs = env("PORTSIDE_BENCH_RUNS", 3);
-    let (mut new1, mut new2) = (Vec::new(), Vec::new());
+    let (mut listed, mut new1, mut new2) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
-        new1.push(join_once(1, &mut sockets));
-        new2.push(join_once(2, &mut sockets));
+        listed.push(join_with(1, false, &mut sockets));
+        new1.push(join_with(1, true, &mut sockets));
+        new2.push(join_with(2, true, &mut sockets));
     }
     let best = |v: Vec<Timing>| v.into_iter().min_by_key(|t| t.wall);
-    let (new1, new2) = (best(new1), best(new2));
+    let (listed, new1, new2) = (best(listed), best(new1), best(new2));
     let mut join = OwnerJoin::new(root.clone());
     join.attribute(&mut sockets);
     let steady = best_of(10, || {
@@ -169,7 +171,7 @@ fn bench_walk() {
     println!(
         "bench_walk: {} socket fds in {procs} processes, {} sockets in the sample\n  \
          cold (fds never listed): {cold:?}\n  procfs crate walk, 1 thread: {procfs_walk:?}\n  \
-         new join, 1 thread: {new1:?}\n  new join, 2 threads: {new2:?}\n  \
+         new join, listing then readlinkat, 1 thread: {listed:?}\n  new join, probe ranges, 1 thread: {new1:?}\n  new join, probe ranges, 2 threads: {new2:?}\n  \
          steady tick: {steady:?} ({stats:?})\n  tick with one holder changed: {churn:?} ({churn_stats:?})",
         procs * per,
         sockets.len(),
