@@ -19,7 +19,11 @@
 //!    closing it, so each shared mapping is re-checked with one `readlinkat` per tick; a
 //!    stale one is dropped and that process re-read.
 //!
-//! Large batches (the first tick, a full walk) are spread over threads.
+//! A changed procfs table is read as a delta: the fds whose socket left the sample, the free
+//! numbers below the highest fd (where the kernel puts new fds) and a listing past it, so a
+//! busy server whose fd count moves every tick costs a few syscalls, not a listing. Large
+//! batches (the first tick, a full walk) probe fd numbers in ranges spread over threads, and
+//! [`OwnerJoin::prefetch`] lets the first walk run while the caller dumps the sockets.
 
 mod batch;
 #[cfg(test)]

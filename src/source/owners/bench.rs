@@ -65,21 +65,28 @@ fn best_of(runs: usize, mut f: impl FnMut()) -> Timing {
 }
 
 /// The scale benchmark: `PORTSIDE_BENCH_PROCS` (5) children x `PORTSIDE_BENCH_FDS` (14000)
-/// sockets, plus 30k inode-0 sockets (`TIME_WAIT`) in the sample.
+/// sockets, plus 30k inode-0 sockets (`TIME_WAIT`) in the sample; `PORTSIDE_BENCH_RUNS`
+/// alternated runs per variant.
 /// `cargo test --release --lib -- --ignored bench_walk --nocapture`
 ///
 /// "cold" is the first join ever over freshly spawned holders (the kernel has no dentries for
 /// their fds yet); "new join" is a fresh `OwnerJoin` over fds listed before (`portside --once`
-/// on a host where something listed them already). Measured on the 2-core dev VM, Linux 6.18,
-/// 70,000 socket fds in 5 processes, with other builds running (best of 3):
+/// on a host where something listed them already).
 ///
-/// | walk                                        | time     |
-/// |---------------------------------------------|----------|
-/// | procfs crate `Process::fd()`, 1 thread      | 495 ms   |
-/// | raw getdents + readlinkat, 1 thread         | 381 ms   |
-/// | raw, probe ranges + tail, 1 thread          | 190 ms   |
-/// | raw, probe ranges + tail, 2 threads         | see below|
-/// | steady tick, nothing changed, 100k sockets  | 4.3 ms   |
+/// Figures on the 2-core dev VM (Linux 6.18, 70,000 socket fds in 5 processes), CPU time
+/// (user + sys) of the best runs: the machine was saturated by other builds, so wall time was
+/// 1-2.5x CPU time and could not show what the second thread buys. Over 90% is kernel time
+/// (path walk of `/proc/<pid>/fd/<n>`, ~3 µs per fd here), so the remaining lever is fewer
+/// syscalls per fd, not user-space work.
+///
+/// | walk of 70k fds                                   | CPU          |
+/// |---------------------------------------------------|--------------|
+/// | procfs crate `Process::fd()` (4 syscalls + 3 allocations per fd) | 480-620 ms |
+/// | raw `getdents64` listing + `readlinkat`           | 325 ms       |
+/// | raw, probe ranges + tail listing (what is used)   | 210-280 ms   |
+/// | same, fds never listed before (cold dentries)     | 275-300 ms   |
+/// | steady tick, nothing changed, 100k sockets        | 5-8 ms       |
+/// | tick where one 14k-fd holder gained a socket      | 7-12 ms (1 fd listed; 20-27 ms when its table was listed in full) |
 #[test]
 #[ignore = "benchmark: run explicitly with --release"]
 fn bench_walk() {
