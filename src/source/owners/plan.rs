@@ -58,7 +58,8 @@ impl Job {
     /// fds, the free numbers below the highest known fd (the kernel gives a new fd the lowest
     /// free number), and a listing from past the highest. A busy server whose fd count moves
     /// every tick then costs a few syscalls instead of a listing of all its fds. A socket
-    /// that took the number of a closed file is missed here and found by the search.
+    /// that took the number of a closed file (or unix socket) is missed here; it stays
+    /// unknown and the search, which re-reads non-socket fds, finds it a tick later.
     pub fn changed(
         pid: u32,
         table: &[FdEntry],
