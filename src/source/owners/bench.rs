@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::OwnerJoin;
 use super::fixture::socket;
-use super::holders::Holders;
+use super::holders::{Holders, my_uid};
 use crate::model::{Owners, Socket};
 
 /// CPU time (user, system) this process has used so far, all threads.
@@ -106,7 +106,7 @@ fn bench_walk() {
             .inodes
             .iter()
             .flatten()
-            .map(|&i| socket(i, 1, 0))
+            .map(|&i| socket(i, 1, my_uid()))
             .collect();
         sockets.extend((0..30_000).map(|_| socket(0, 2, 0)));
         sockets
@@ -163,7 +163,7 @@ fn bench_walk() {
     let churn = (0..5)
         .map(|_| {
             let inode = holders.open_one(0);
-            sockets.push(socket(inode, 1, 0));
+            sockets.push(socket(inode, 1, my_uid()));
             let took = timed(|| {
                 join.attribute(&mut sockets);
             });

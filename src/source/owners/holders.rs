@@ -10,6 +10,12 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 const HOLD_ENV: &str = "PORTSIDE_TEST_HOLD_SOCKETS";
 
+/// The uid of the holders' sockets: the children run as this process's effective uid.
+pub fn my_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The inode of an open fd (for a socket: the number sock_diag and `socket:[N]` show).
 pub fn inode_of(fd: impl AsFd) -> u64 {
     rustix::fs::fstat(fd).expect("fstat").st_ino
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::fixture::socket;
-use super::holders::{Holders, inode_of};
+use super::holders::{Holders, inode_of, my_uid};
 use super::{Attribution, OwnerJoin};
 use crate::model::{Owners, Socket, Unattributed};
 
@@ -62,7 +62,7 @@ fn child_holders_are_found_and_dropped_when_they_exit() {
         .inodes
         .iter()
         .flatten()
-        .map(|&i| socket(i, 1, 0))
+        .map(|&i| socket(i, 1, my_uid()))
         .collect();
     let mut join = OwnerJoin::new(PathBuf::from("/proc"));
     let attr = join.attribute(&mut sockets);
@@ -74,7 +74,7 @@ fn child_holders_are_found_and_dropped_when_they_exit() {
 
     // A new connection in holder 1: found the same tick without listing its 1500 fds.
     let inode = holders.open_one(1);
-    sockets.push(socket(inode, 1, 0));
+    sockets.push(socket(inode, 1, my_uid()));
     let attr = join.attribute(&mut sockets);
     assert_eq!(owner_pids(&attr, &sockets[2 * PER]), [holders.pid(1)]);
     let stats = join.last_stats();
