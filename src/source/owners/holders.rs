@@ -15,7 +15,7 @@ pub fn my_uid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
-/// The inode of an open fd (for a socket: the number sock_diag and `socket:[N]` show).
+/// The inode of an open fd (for a socket: the number `sock_diag` and `socket:[N]` show).
 pub fn inode_of(fd: impl AsFd) -> u64 {
     rustix::fs::fstat(fd).expect("fstat").st_ino
 }
