@@ -74,15 +74,17 @@ fn best_of(runs: usize, mut f: impl FnMut()) -> Timing {
 /// on a host where something listed them already).
 ///
 /// Figures on the 2-core dev VM (Linux 6.18, 70,000 socket fds in 5 processes), CPU time
-/// (user + sys) of the best runs: the machine was saturated by other builds, so wall time was
-/// 1-2.5x CPU time and could not show what the second thread buys. Over 90% is kernel time
-/// (path walk of `/proc/<pid>/fd/<n>`, ~3 µs per fd here), so the remaining lever is fewer
-/// syscalls per fd, not user-space work.
+/// (user + sys) of the best runs. The VM was saturated by other builds and by two other
+/// programs walking `/proc/*/fd` in a loop, and even a pure spin loop got wall = 1.5x CPU
+/// there, so wall time could not show what the second thread buys (2 threads used about the
+/// same total CPU as 1, so no contention cost either). Over 90% is kernel time (the path
+/// walk of `/proc/<pid>/fd/<n>`, ~3 µs per fd here): the lever left is fewer syscalls per
+/// fd, not user-space work.
 ///
 /// | walk of 70k fds                                   | CPU          |
 /// |---------------------------------------------------|--------------|
 /// | procfs crate `Process::fd()` (4 syscalls + 3 allocations per fd) | 480-620 ms |
-/// | raw `getdents64` listing + `readlinkat`           | 325 ms       |
+/// | raw `getdents64` listing + `readlinkat`           | 265-325 ms   |
 /// | raw, probe ranges + tail listing (what is used)   | 210-280 ms   |
 /// | same, fds never listed before (cold dentries)     | 275-300 ms   |
 /// | steady tick, nothing changed, 100k sockets        | 5-8 ms       |
