@@ -55,9 +55,12 @@ fn own_listener_is_attributed_to_this_process() {
 
 #[test]
 fn child_holders_are_found_and_dropped_when_they_exit() {
-    // 1500 sockets each: big enough to be read as probe ranges plus a tail listing.
-    const PER: usize = 1500;
-    let mut holders = Holders::spawn(2, PER);
+    // 1500 sockets each: big enough to be read as probe ranges plus a tail listing (fewer
+    // only where the fd hard limit is lower).
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+    let limit = hard.map_or(usize::MAX, |h| usize::try_from(h).unwrap_or(usize::MAX));
+    let per = 1500.min(limit.saturating_sub(64));
+    let mut holders = Holders::spawn(2, per);
     let mut sockets: Vec<Socket> = holders
         .inodes
         .iter()
@@ -67,7 +70,7 @@ fn child_holders_are_found_and_dropped_when_they_exit() {
     let mut join = OwnerJoin::new(PathBuf::from("/proc"));
     let attr = join.attribute(&mut sockets);
     for (i, s) in sockets.iter().enumerate() {
-        assert_eq!(owner_pids(&attr, s), [holders.pid(i / PER)], "socket {i}");
+        assert_eq!(owner_pids(&attr, s), [holders.pid(i / per)], "socket {i}");
     }
     let name = &attr.processes[0].name;
     assert_eq!(name, &own_comm(), "children run this test binary");
@@ -76,19 +79,19 @@ fn child_holders_are_found_and_dropped_when_they_exit() {
     let inode = holders.open_one(1);
     sockets.push(socket(inode, 1, my_uid()));
     let attr = join.attribute(&mut sockets);
-    assert_eq!(owner_pids(&attr, &sockets[2 * PER]), [holders.pid(1)]);
+    assert_eq!(owner_pids(&attr, &sockets[2 * per]), [holders.pid(1)]);
     let stats = join.last_stats();
     assert!(
-        stats.fds_listed < PER,
+        stats.fds_listed < per,
         "holder 1 was listed in full: {stats:?}"
     );
 
     holders.stop(0);
     let attr = join.attribute(&mut sockets);
-    for s in &sockets[..PER] {
+    for s in &sockets[..per] {
         assert_eq!(s.owners, Owners::None(Unattributed::NotFound));
     }
-    for s in &sockets[PER..] {
+    for s in &sockets[per..] {
         assert_eq!(owner_pids(&attr, s), [holders.pid(1)]);
     }
 }
