@@ -1,1 +1,141 @@
-//! The interactive terminal UI.
+//! The interactive terminal UI: connections grouped by local port and TCP state, with a
+//! connections view, drill-down, filter prompt, sort and help.
+//!
+//! Threads: the sampler (`sampler_thread`), terminal input and signal forwarding
+//! (`event`) all send into one channel; this thread folds events into the [`app::App`]
+//! and draws. It never waits on a sample, and quitting does not wait for one either.
+
+pub mod app;
+mod connections;
+mod drill;
+pub mod event;
+mod footer;
+mod format;
+mod grid;
+mod grouped;
+mod header;
+mod help;
+mod input;
+pub mod keys;
+pub mod layout;
+mod nav;
+mod prompt;
+pub mod render;
+pub mod sampler_thread;
+mod seen;
+mod sort;
+pub mod terminal;
+pub mod theme;
+
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ratatui::layout::Rect;
+
+use crate::analysis::filter::{Filter, FilterError};
+use crate::source::sampler::SamplerConfig;
+use app::{App, AppOptions, HostInfo, QuitReason};
+use event::{Cancel, Event, SignalForwarder};
+use theme::Theme;
+
+/// What the command line hands to the TUI.
+#[derive(Debug, Clone)]
+pub struct TuiConfig {
+    pub sampler: SamplerConfig,
+    pub interval: Duration,
+    /// Starting filter expression from the command line, already validated.
+    pub filter: String,
+    /// Start without service names (`-n`); `n` toggles.
+    pub numeric: bool,
+}
+
+/// The TUI ended because of a signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT); the terminal is
+/// restored. The caller may exit with status 128 + signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("terminated by signal {0}")]
+pub struct Terminated(pub i32);
+
+/// Shortest interval the TUI samples at: `--interval 0` would redraw as fast as a core can
+/// sample, which nobody can read.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Runs the UI until `q`, Ctrl-C or a signal. Restores the terminal on every way out.
+/// Returns [`Terminated`] when a signal ended it.
+pub fn run(config: TuiConfig) -> anyhow::Result<()> {
+    let interval = config.interval.max(MIN_INTERVAL);
+    let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;
+    let options = AppOptions {
+        interval,
+        host: host_info(&config.sampler.proc_root),
+        numeric: config.numeric,
+        theme: Theme::from_env(),
+        filter_text: config.filter.clone(),
+        parse_filter,
+        area: Rect::new(0, 0, width, height),
+    };
+    let mut app = App::new(options, Instant::now()).context("bad filter")?;
+    let (tx, rx) = mpsc::channel();
+    let cancel = Cancel::default();
+    let signals = SignalForwarder::spawn(tx.clone()).context("cannot install signal handlers")?;
+    let mut term = terminal::enter().context("cannot set up the terminal")?;
+    let result = (|| {
+        // Not joined on the way out: a slow sample must not delay quitting. It sees the
+        // cancel flag and ends after its current sample.
+        sampler_thread::spawn(config.sampler, interval, tx.clone(), cancel.clone())?;
+        let input = event::spawn_input(tx, cancel.clone())?;
+        let result = event_loop(&mut term, &mut app, &rx);
+        cancel.cancel();
+        // Joined (within one 25 ms poll) so it stops reading before the shell gets the tty.
+        let _ = input.join();
+        result
+    })();
+    cancel.cancel();
+    let restored = terminal::restore().context("cannot restore the terminal");
+    drop(signals);
+    result?;
+    restored?;
+    match app.quit_reason() {
+        Some(QuitReason::Signal(sig)) => Err(Terminated(*sig).into()),
+        Some(QuitReason::InputFailed(e)) => Err(anyhow::anyhow!("reading the terminal failed: {e}")),
+        Some(QuitReason::Key) | None => Ok(()),
+    }
+}
+
+/// Draws, waits for an event, folds in every event already queued (one redraw per burst
+/// of wheel events or snapshots), until the app wants to quit.
+fn event_loop(term: &mut terminal::Term, app: &mut App, rx: &Receiver<Event>) -> anyhow::Result<()> {
+    loop {
+        app.sync();
+        term.draw(|frame| render::render(frame, app))?;
+        let event = rx.recv().context("all event sources stopped")?;
+        app.update(event, Instant::now());
+        while app.quit_reason().is_none()
+            && let Ok(event) = rx.try_recv()
+        {
+            app.update(event, Instant::now());
+        }
+        if app.quit_reason().is_some() {
+            return Ok(());
+        }
+    }
+}
+
+/// The filter parser of the `/` prompt: the command line's language.
+pub fn parse_filter(text: &str) -> Result<Filter, FilterError> {
+    Filter::parse(text)
+}
+
+/// Host name and kernel release from `<proc>/sys/kernel`; `?` when unreadable.
+fn host_info(proc_root: &Path) -> HostInfo {
+    let read = |name: &str| {
+        std::fs::read_to_string(proc_root.join("sys/kernel").join(name))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".to_string())
+    };
+    HostInfo {
+        hostname: read("hostname"),
+        kernel: read("osrelease"),
+    }
+}

@@ -1,0 +1,242 @@
+//! Sortable columns of the three tables and the sorts behind them.
+
+use std::cmp::Reverse;
+
+use crate::analysis::group::{self, PortGroup};
+use crate::model::{Owners, Snapshot, Socket, TcpState};
+use crate::source::services;
+use crate::tui::seen::SeenMap;
+
+/// A column of the grouped view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupColumn {
+    Proto,
+    Port,
+    Service,
+    Class,
+    Process,
+    State(TcpState),
+    Total,
+}
+
+/// A column of the connections and drill-down views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketColumn {
+    Proto,
+    State,
+    RecvQ,
+    SendQ,
+    Local,
+    Peer,
+    Service,
+    Process,
+    Seen,
+}
+
+/// The connections view's columns, in screen order (as `--once` prints them).
+pub const CONNECTION_COLUMNS: &[SocketColumn] = &[
+    SocketColumn::Proto,
+    SocketColumn::State,
+    SocketColumn::RecvQ,
+    SocketColumn::SendQ,
+    SocketColumn::Local,
+    SocketColumn::Peer,
+    SocketColumn::Service,
+    SocketColumn::Process,
+];
+
+/// The drill-down view's columns, in screen order.
+pub const DRILL_COLUMNS: &[SocketColumn] = &[
+    SocketColumn::Peer,
+    SocketColumn::State,
+    SocketColumn::RecvQ,
+    SocketColumn::SendQ,
+    SocketColumn::Process,
+    SocketColumn::Seen,
+];
+
+/// The grouped view's sortable columns for the given state columns, in screen order.
+pub fn group_columns(states: &[TcpState]) -> Vec<GroupColumn> {
+    let mut cols = vec![
+        GroupColumn::Proto,
+        GroupColumn::Port,
+        GroupColumn::Service,
+        GroupColumn::Class,
+        GroupColumn::Process,
+    ];
+    cols.extend(states.iter().map(|&s| GroupColumn::State(s)));
+    cols.push(GroupColumn::Total);
+    cols
+}
+
+/// Whether a column sorts largest first before `r` (counts, queues, ages).
+pub trait Column: Copy + Eq {
+    fn largest_first(self) -> bool;
+}
+
+impl Column for GroupColumn {
+    fn largest_first(self) -> bool {
+        matches!(self, GroupColumn::State(_) | GroupColumn::Total)
+    }
+}
+
+impl Column for SocketColumn {
+    fn largest_first(self) -> bool {
+        matches!(self, SocketColumn::RecvQ | SocketColumn::SendQ | SocketColumn::Seen)
+    }
+}
+
+/// The sort of one table: a column (`None`: the view's default order) and `r`'s flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sort<C> {
+    pub column: Option<C>,
+    pub reverse: bool,
+}
+
+impl<C: Column> Sort<C> {
+    /// Moves to the next column of `columns`; after the last, back to the default order.
+    pub fn cycle(&mut self, columns: &[C]) {
+        let next = match self.column {
+            None => columns.first(),
+            Some(c) => columns
+                .iter()
+                .position(|&x| x == c)
+                .and_then(|i| columns.get(i + 1)),
+        };
+        self.column = next.copied();
+        self.reverse = false;
+    }
+
+    /// Whether rows end up in descending order of the column's key.
+    pub fn descending(self) -> bool {
+        self.column.is_some_and(Column::largest_first) != self.reverse
+    }
+}
+
+/// Service of the port the socket serves, or else of the port it talks to: the local
+/// port's unless that one is unnamed or ephemeral (a client's side), then the peer's.
+pub fn socket_service(socket: &Socket, snapshot: &Snapshot) -> Option<&'static str> {
+    let local = socket.local.port();
+    let local_name = (!snapshot.is_ephemeral(local))
+        .then(|| services::service_name(local, socket.proto))
+        .flatten();
+    local_name.or_else(|| match socket.remote.port() {
+        0 => None,
+        p => services::service_name(p, socket.proto),
+    })
+}
+
+fn first_owner_name<'a>(snapshot: &'a Snapshot, socket: &Socket) -> Option<&'a str> {
+    match socket.owners {
+        Owners::Known(_) | Owners::Inferred(_) => snapshot.owners_of(socket).next().map(|p| p.name.as_str()),
+        Owners::None(_) => None,
+    }
+}
+
+/// Sorts groups; ties keep the default order (listening first, protocol, port).
+pub fn sort_groups(groups: &mut [PortGroup], sort: Sort<GroupColumn>, snapshot: &Snapshot) {
+    group::sort_default(groups);
+    let Some(column) = sort.column else {
+        if sort.reverse {
+            groups.reverse();
+        }
+        return;
+    };
+    let owner = |g: &PortGroup| {
+        g.owners
+            .first()
+            .and_then(|&i| snapshot.processes.get(i as usize))
+            .map(|p| p.name.as_str())
+    };
+    let desc = sort.descending();
+    // Stable sorts over cheap keys (no allocation); an unknown name sorts last.
+    match column {
+        GroupColumn::Proto => stable_by(groups, desc, |g| g.proto),
+        GroupColumn::Port => stable_by(groups, desc, |g| g.port),
+        GroupColumn::Service => stable_by(groups, desc, |g| (g.service.is_none(), g.service)),
+        GroupColumn::Class => stable_by(groups, desc, |g| (class_rank(g.port, snapshot), g.port)),
+        GroupColumn::Process => stable_by(groups, desc, |g| (owner(g).is_none(), owner(g))),
+        GroupColumn::State(s) => stable_by(groups, desc, |g| g.count(s)),
+        GroupColumn::Total => stable_by(groups, desc, |g| g.total),
+    }
+}
+
+fn stable_by<T, K: Ord>(items: &mut [T], desc: bool, key: impl Fn(&T) -> K) {
+    if desc {
+        items.sort_by(|a, b| key(b).cmp(&key(a)));
+    } else {
+        items.sort_by(|a, b| key(a).cmp(&key(b)));
+    }
+}
+
+/// Class order: well-known, registered, ephemeral, dynamic (as `format::port_class`).
+fn class_rank(port: u16, snapshot: &Snapshot) -> u8 {
+    match crate::tui::format::port_class(port, snapshot) {
+        "wk" => 0,
+        "reg" => 1,
+        "eph" => 2,
+        _ => 3,
+    }
+}
+
+/// Default order of the connections view: protocol, local port, local address, peer.
+pub fn default_socket_key(s: &Socket) -> impl Ord + use<> {
+    (s.proto, s.local.port(), s.local.ip(), s.remote)
+}
+
+/// Default order of a drill-down: listeners first, then by state and peer.
+pub fn drill_socket_key(s: &Socket) -> impl Ord + use<> {
+    (!s.is_listening(), s.state, s.remote.ip(), s.remote.port())
+}
+
+/// Sorts socket indexes (into `snapshot.sockets`, which `rows` must come from). Ties go
+/// by index, so the order is total and unstable sorts are deterministic. Columns whose key
+/// needs a lookup compute it once per row (`sort_by_cached_key`): at 100k rows that is
+/// 100k lookups instead of n log n.
+pub fn sort_sockets<K: Ord>(
+    rows: &mut [u32],
+    sort: Sort<SocketColumn>,
+    default: fn(&Socket) -> K,
+    snapshot: &Snapshot,
+    seen: &SeenMap,
+) {
+    let sock = |i: u32| &snapshot.sockets[i as usize];
+    let desc = sort.descending();
+    match sort.column {
+        None => cached_by(rows, desc, |i| default(sock(i))),
+        Some(SocketColumn::Proto) => cheap_by(rows, desc, |i| sock(i).proto),
+        Some(SocketColumn::State) => cheap_by(rows, desc, |i| sock(i).state),
+        Some(SocketColumn::RecvQ) => cheap_by(rows, desc, |i| sock(i).recv_q),
+        Some(SocketColumn::SendQ) => cheap_by(rows, desc, |i| sock(i).send_q),
+        Some(SocketColumn::Local) => cheap_by(rows, desc, |i| (sock(i).local.ip(), sock(i).local.port())),
+        Some(SocketColumn::Peer) => cheap_by(rows, desc, |i| (sock(i).remote.ip(), sock(i).remote.port())),
+        Some(SocketColumn::Service) => cached_by(rows, desc, |i| {
+            let s = socket_service(sock(i), snapshot);
+            (s.is_none(), s)
+        }),
+        Some(SocketColumn::Process) => cached_by(rows, desc, |i| {
+            let s = first_owner_name(snapshot, sock(i));
+            (s.is_none(), s)
+        }),
+        // The age: a later first-seen instant is younger; an unknown age counts as newest.
+        Some(SocketColumn::Seen) => {
+            cached_by(rows, desc, |i| seen.get(sock(i)).map(|s| Reverse(s.since)));
+        }
+    }
+}
+
+fn cheap_by<K: Ord>(rows: &mut [u32], desc: bool, key: impl Fn(u32) -> K) {
+    if desc {
+        rows.sort_unstable_by_key(|&i| (Reverse(key(i)), i));
+    } else {
+        rows.sort_unstable_by_key(|&i| (key(i), i));
+    }
+}
+
+fn cached_by<K: Ord>(rows: &mut [u32], desc: bool, key: impl Fn(u32) -> K) {
+    if desc {
+        rows.sort_by_cached_key(|&i| (Reverse(key(i)), i));
+    } else {
+        rows.sort_by_cached_key(|&i| (key(i), i));
+    }
+}
