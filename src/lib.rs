@@ -4,6 +4,8 @@
 //! `cli` -> `tui` / `output` -> `analysis` -> `source` -> `model`.
 
 pub mod analysis;
+pub mod app;
+pub mod cli;
 pub mod model;
 pub mod output;
 pub mod source;

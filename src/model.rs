@@ -356,10 +356,9 @@ impl Snapshot {
     /// The processes that own `socket` (known or inferred); empty when unattributed.
     pub fn owners_of(&self, socket: &Socket) -> impl Iterator<Item = &Process> + '_ {
         let set: &[u32] = match socket.owners {
-            Owners::Known(n) | Owners::Inferred(n) => self
-                .owner_sets
-                .get(n as usize)
-                .map_or(&[][..], |s| &s[..]),
+            Owners::Known(n) | Owners::Inferred(n) => {
+                self.owner_sets.get(n as usize).map_or(&[][..], |s| &s[..])
+            }
             Owners::None(_) => &[],
         };
         set.iter()
@@ -463,7 +462,10 @@ mod tests {
             v6: false,
             ..Query::default()
         };
-        assert_eq!(q.tables().collect::<Vec<_>>(), vec![(Proto::Tcp, Family::V4)]);
+        assert_eq!(
+            q.tables().collect::<Vec<_>>(),
+            vec![(Proto::Tcp, Family::V4)]
+        );
         assert_eq!(Query::default().tables().count(), 4);
     }
 }

@@ -1,1 +1,156 @@
-//! Non-interactive writers: table, JSON, CSV.
+//! Non-interactive writers over the same model the TUI shows: table, JSON, CSV.
+//! One file per format; this file holds what they share (row order, labels).
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use crate::analysis::filter::Filter;
+use crate::model::{Owners, PortClass, Snapshot, Socket, TcpState};
+use crate::source::services::service_name;
+
+pub mod csv;
+pub mod json;
+pub mod table;
+
+/// Printed output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// How to print: shared by every format.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Hide service names.
+    pub numeric: bool,
+    /// Print one row per (proto, local port) instead of sockets.
+    pub group: bool,
+}
+
+/// Indexes of the sockets that pass `filter`, in print order: local port, then state
+/// (LISTEN first), then addresses.
+pub fn ordered(snapshot: &Snapshot, filter: &Filter) -> Vec<u32> {
+    let mut idx: Vec<u32> = (0..snapshot.sockets.len() as u32)
+        .filter(|&i| filter.matches(&snapshot.sockets[i as usize], snapshot))
+        .collect();
+    idx.sort_unstable_by(|&a, &b| {
+        compare(&snapshot.sockets[a as usize], &snapshot.sockets[b as usize])
+    });
+    idx
+}
+
+fn compare(a: &Socket, b: &Socket) -> Ordering {
+    a.local
+        .port()
+        .cmp(&b.local.port())
+        .then(a.proto.cmp(&b.proto))
+        .then(state_rank(a.state).cmp(&state_rank(b.state)))
+        .then(a.local.ip().cmp(&b.local.ip()))
+        .then(a.remote.ip().cmp(&b.remote.ip()))
+        .then(a.remote.port().cmp(&b.remote.port()))
+}
+
+/// Sort rank of a state: LISTEN first, then the kernel's order.
+pub fn state_rank(state: TcpState) -> u8 {
+    if state == TcpState::Listen {
+        0
+    } else {
+        state as u8
+    }
+}
+
+/// The service name of the local port, unless numeric output was asked for.
+pub fn local_service(socket: &Socket, opts: Options) -> Option<&'static str> {
+    if opts.numeric {
+        None
+    } else {
+        service_name(socket.local.port(), socket.proto)
+    }
+}
+
+/// For a client socket whose local port has no name: the service of the peer's port.
+pub fn remote_service(socket: &Socket, opts: Options) -> Option<&'static str> {
+    if opts.numeric || socket.remote.port() == 0 {
+        None
+    } else {
+        service_name(socket.remote.port(), socket.proto)
+    }
+}
+
+/// Port class label, with `+eph` when the port is in the kernel's ephemeral range.
+pub fn class_label(snapshot: &Snapshot, port: u16) -> String {
+    let class = PortClass::of(port).name();
+    if snapshot.is_ephemeral(port) {
+        format!("{class}+eph")
+    } else {
+        class.to_string()
+    }
+}
+
+/// `pid/name` of each owner, `~` marking an inferred owner, `-` for none.
+pub fn owners_label(snapshot: &Snapshot, socket: &Socket, max: usize) -> String {
+    let mark = if matches!(socket.owners, Owners::Inferred(_)) {
+        "~"
+    } else {
+        ""
+    };
+    let mut out = String::new();
+    let mut n = 0;
+    for p in snapshot.owners_of(socket) {
+        if n < max {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(mark);
+            out.push_str(&p.pid.to_string());
+            out.push('/');
+            out.push_str(&p.name);
+        }
+        n += 1;
+    }
+    if n > max {
+        let _ = write!(out, ",+{}", n - max);
+    }
+    if n == 0 {
+        out.push('-');
+    }
+    out
+}
+
+/// The state name `ss` prints; UDP unconnected is `UNCONN`.
+pub fn state_label(socket: &Socket) -> &'static str {
+    socket.state.ss_name()
+}
+
+/// `ip:port` as `ss` prints it: IPv6 in brackets, `*` for an unspecified address and port 0.
+pub fn endpoint(addr: std::net::SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "*".to_string()
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    if addr.port() == 0 {
+        format!("{host}:*")
+    } else {
+        format!("{host}:{}", addr.port())
+    }
+}
+
+/// One line saying how many sockets have no known owner and how to see them, if any
+/// could not be read for lack of privilege.
+pub fn coverage_note(snapshot: &Snapshot) -> Option<String> {
+    let c = &snapshot.coverage;
+    if c.permission_denied == 0 {
+        return None;
+    }
+    Some(format!(
+        "portside: {} of {} sockets could not be attributed to a process (permission denied); \
+         run as root or grant CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH to see their owners",
+        c.permission_denied,
+        snapshot.sockets.len()
+    ))
+}

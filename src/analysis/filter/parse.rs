@@ -5,8 +5,9 @@
 //! is `port:`; a keyword (`tcp`, `udp`, `v4`, `v6`, `listening`); a bare state name.
 
 use super::Lookups;
+use super::state::{self, STATE_HELP};
 use super::term::{Pred, Side, Term};
-use super::value::{self, STATE_HELP};
+use super::{net, value};
 use crate::model::{Family, Proto};
 
 /// The value a key takes.
@@ -75,8 +76,8 @@ pub(super) fn term(text: &str, lookups: &Lookups<'_>) -> Result<Term, String> {
 fn pred(body: &str, lookups: &Lookups<'_>) -> Result<Pred, String> {
     let first = body.split(',').next().unwrap_or(body);
     let Some(colon) = first.find(':') else {
-        let looks_v4 = first.starts_with(|c: char| c.is_ascii_digit())
-            && first.contains(['.', '/']);
+        let looks_v4 =
+            first.starts_with(|c: char| c.is_ascii_digit()) && first.contains(['.', '/']);
         return if looks_v4 {
             nets(body).map(|n| Pred::Addr(Side::Either, n))
         } else {
@@ -89,12 +90,20 @@ fn pred(body: &str, lookups: &Lookups<'_>) -> Result<Pred, String> {
     }
     // Not a key: an IPv6 address (`::1`, `fe80::1`, `[::1]`), or `:443`.
     let hex = !key.is_empty() && key.len() <= 4 && key.bytes().all(|b| b.is_ascii_hexdigit());
-    if key.starts_with('[') || (key.is_empty() && after.starts_with(':')) || (hex && after.contains(':')) {
+    if key.starts_with('[')
+        || (key.is_empty() && after.starts_with(':'))
+        || (hex && after.contains(':'))
+    {
         return nets(body).map(|n| Pred::Addr(Side::Either, n));
     }
     if key.is_empty() {
-        return list(&body[1..], "port", |i| value::port_range(i, lookups.service))
-            .map(|r| Pred::Port(Side::Either, r));
+        if body.len() == 1 {
+            return Err("missing port after ':' (e.g. :443)".into());
+        }
+        return list(&body[1..], "port", |i| {
+            value::port_range(i, lookups.service)
+        })
+        .map(|r| Pred::Port(Side::Either, r));
     }
     let hint = suggest(key, KEYS.iter().map(|(n, _)| *n))
         .map(|s| format!("did you mean '{s}'? "))
@@ -102,8 +111,8 @@ fn pred(body: &str, lookups: &Lookups<'_>) -> Result<Pred, String> {
     Err(format!("unknown key '{key}' ({hint}known: {KNOWN_KEYS})"))
 }
 
-fn keyed(key: &str, k: Key, value: &str, lookups: &Lookups<'_>) -> Result<Pred, String> {
-    if value.is_empty() {
+fn keyed(key: &str, k: Key, text: &str, lookups: &Lookups<'_>) -> Result<Pred, String> {
+    if text.is_empty() {
         let example = match k {
             Key::Port(_) => "443",
             Key::Addr(_) => "10.0.0.0/8",
@@ -113,19 +122,24 @@ fn keyed(key: &str, k: Key, value: &str, lookups: &Lookups<'_>) -> Result<Pred, 
             Key::Pid => "1234",
             Key::User => "www-data",
         };
-        return Err(format!("missing value after '{key}:' (e.g. {key}:{example})"));
+        return Err(format!(
+            "missing value after '{key}:' (e.g. {key}:{example})"
+        ));
     }
     let needle = |i: &str| Ok(Box::from(i.to_ascii_lowercase()));
     Ok(match k {
-        Key::Port(side) => Pred::Port(side, list(value, "port", |i| value::port_range(i, lookups.service))?),
-        Key::Addr(side) => Pred::Addr(side, nets(value)?),
-        Key::State => Pred::State(states(value)?),
-        Key::Proc => Pred::Proc(list(value, "name", needle)?),
-        Key::Cmd => Pred::Cmd(list(value, "text", needle)?),
-        Key::Pid => Pred::Pid(list(value, "pid", |i| {
+        Key::Port(side) => Pred::Port(
+            side,
+            list(text, "port", |i| value::port_range(i, lookups.service))?,
+        ),
+        Key::Addr(side) => Pred::Addr(side, nets(text)?),
+        Key::State => Pred::State(states(text)?),
+        Key::Proc => Pred::Proc(list(text, "name", needle)?),
+        Key::Cmd => Pred::Cmd(list(text, "text", needle)?),
+        Key::Pid => Pred::Pid(list(text, "pid", |i| {
             value::range(i, |t| value::number(t, "pid", u32::MAX))
         })?),
-        Key::User => Pred::User(list(value, "user", |i| value::user(i, lookups.user))?),
+        Key::User => Pred::User(list(text, "user", |i| value::user(i, lookups.user))?),
     })
 }
 
@@ -138,25 +152,37 @@ fn bare(body: &str, lookups: &Lookups<'_>) -> Result<Pred, String> {
     if let Some((_, p)) = KEYWORDS.iter().find(|(n, _)| n.eq_ignore_ascii_case(body)) {
         return Ok(p.clone());
     }
+    if let Some((name, _)) = KEYS.iter().find(|(n, _)| n.eq_ignore_ascii_case(body)) {
+        return Err(format!("'{name}' needs a value: write {name}:VALUE"));
+    }
     let first = body.split(',').next().unwrap_or(body);
-    if value::state(first).is_some() {
+    if KEYWORDS.iter().any(|(n, _)| n.eq_ignore_ascii_case(first)) {
+        return Err(format!(
+            "keywords take no list: write '{first}' alone (both protocols and families are shown by default)"
+        ));
+    }
+    if state::state(first).is_some() {
         return states(body).map(Pred::State);
     }
-    let words = KEYWORDS.iter().map(|(n, _)| *n).chain(value::state_names());
+    let words = KEYWORDS.iter().map(|(n, _)| *n).chain(state::state_names());
+    let name_like = body
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
     let hint = match suggest(body, words) {
-        Some(s) => format!("did you mean '{s}'?"),
-        None => format!("for a process name, write proc:{body}"),
+        Some(s) => format!("; did you mean '{s}'?"),
+        None if name_like => format!("; for a process name, write proc:{body}"),
+        None => String::new(),
     };
     Err(format!(
         "unknown term '{body}': not a key:value, port, state or keyword \
-         (tcp, udp, v4, v6, listening); {hint}"
+         (tcp, udp, v4, v6, listening){hint}"
     ))
 }
 
-fn states(value: &str) -> Result<value::StateMask, String> {
-    let masks = list(value, "state", |i| {
-        value::state(i).ok_or_else(|| {
-            let hint = suggest(i, value::state_names())
+fn states(text: &str) -> Result<state::StateMask, String> {
+    let masks = list(text, "state", |i| {
+        state::state(i).ok_or_else(|| {
+            let hint = suggest(i, state::state_names())
                 .map(|s| format!("did you mean '{s}'? "))
                 .unwrap_or_default();
             format!("unknown state '{i}' ({hint}known: {STATE_HELP})")
@@ -165,21 +191,20 @@ fn states(value: &str) -> Result<value::StateMask, String> {
     Ok(masks.iter().fold(0, |acc, m| acc | m))
 }
 
-fn nets(value: &str) -> Result<Box<[value::Net]>, String> {
-    list(value, "address", value::net)
+fn nets(text: &str) -> Result<Box<[net::Net]>, String> {
+    list(text, "address", net::net)
 }
 
 /// Split a value list on ',' and parse each item; an empty item is an error.
 fn list<T>(
-    value: &str,
+    text: &str,
     what: &str,
     mut item: impl FnMut(&str) -> Result<T, String>,
 ) -> Result<Box<[T]>, String> {
-    value
-        .split(',')
+    text.split(',')
         .map(|i| {
             if i.is_empty() {
-                Err(format!("empty {what} in list '{value}'"))
+                Err(format!("empty {what} in list '{text}'"))
             } else {
                 item(i)
             }
@@ -238,11 +263,17 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "tw"), 2);
         assert_eq!(suggest("prot", KEYS.iter().map(|(n, _)| *n)), Some("port"));
-        assert_eq!(suggest("STAET", KEYS.iter().map(|(n, _)| *n)), Some("state"));
+        assert_eq!(
+            suggest("STAET", KEYS.iter().map(|(n, _)| *n)),
+            Some("state")
+        );
         assert_eq!(suggest("zzzzzz", KEYS.iter().map(|(n, _)| *n)), None);
         // A two-letter alias is not suggested for an unrelated two-letter word.
-        assert_eq!(suggest("ab", value::state_names()), None);
-        assert_eq!(suggest(&"x".repeat(100), KEYS.iter().map(|(n, _)| *n)), None);
+        assert_eq!(suggest("ab", state::state_names()), None);
+        assert_eq!(
+            suggest(&"x".repeat(100), KEYS.iter().map(|(n, _)| *n)),
+            None
+        );
     }
 
     #[test]
@@ -258,7 +289,11 @@ mod tests {
         ];
         for (keys, want) in cases {
             for k in keys {
-                let v = if want.contains("addr") { "10.0.0.1" } else { "1" };
+                let v = if want.contains("addr") {
+                    "10.0.0.1"
+                } else {
+                    "1"
+                };
                 let t = term(&format!("{k}:{v}"), &lookups).unwrap();
                 assert_eq!(t.to_string(), want, "{k}");
             }
@@ -270,13 +305,24 @@ mod tests {
         ];
         for (keys, want) in named {
             for k in keys {
-                assert_eq!(term(&format!("{k}:NGX"), &lookups).map(|t| t.to_string()), {
-                    // user names keep their case; proc/cmd needles are lower-cased.
-                    if want.starts_with("user") { Ok("user:NGX".into()) } else { Ok(want.into()) }
-                }, "{k}");
+                assert_eq!(
+                    term(&format!("{k}:NGX"), &lookups).map(|t| t.to_string()),
+                    {
+                        // user names keep their case; proc/cmd needles are lower-cased.
+                        if want.starts_with("user") {
+                            Ok("user:NGX".into())
+                        } else {
+                            Ok(want.into())
+                        }
+                    },
+                    "{k}"
+                );
             }
         }
-        assert_eq!(term("state:TW", &lookups).unwrap().to_string(), "state:time-wait");
+        assert_eq!(
+            term("state:TW", &lookups).unwrap().to_string(),
+            "state:time-wait"
+        );
         assert_eq!(term("pid:7", &lookups).unwrap().to_string(), "pid:7");
     }
 }

@@ -1,0 +1,132 @@
+//! The orchestrator: parse arguments, pick the mode, run it, map errors to exit codes.
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+use std::thread;
+use std::time::Instant;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use crate::cli::{Cli, Config, Mode, stdout_is_tty};
+use crate::output::{self, Format, Options};
+use crate::source::sampler::Sampler;
+
+/// Exit code for bad input (flags, filters, durations).
+pub const EXIT_USAGE: u8 = 2;
+
+/// Run portside with the process's arguments; the whole program behind `main`.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
+    let config = match cli.into_config(stdout_is_tty()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("portside: error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("portside: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help and version print as clap renders them; every other error becomes one line
+/// naming the bad part, with exit code 2.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            // clap's first paragraph names the bad part; the rest is usage and tips.
+            let rendered = e.render().to_string();
+            let first: Vec<&str> = rendered
+                .lines()
+                .skip_while(|l| l.trim().is_empty())
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!(
+                "portside: error: {} (see --help)",
+                first.join(" ").trim_start_matches("error: ")
+            );
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Run the chosen mode.
+pub fn run(config: &Config) -> anyhow::Result<()> {
+    match config.mode {
+        Mode::Tui => crate::tui::run(crate::tui::TuiConfig {
+            sampler: config.sampler.clone(),
+            interval: config.interval,
+            filter: config.filter_text.clone(),
+            numeric: config.numeric,
+        }),
+        Mode::Print { count } => print(config, count),
+    }
+}
+
+/// Print `count` snapshots, `interval` apart (measured from the start of each sample).
+fn print(config: &Config, count: u64) -> anyhow::Result<()> {
+    let mut sampler = Sampler::new(config.sampler.clone())?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let opts = Options {
+        numeric: config.numeric,
+        group: config.group,
+    };
+    let mut noted = false;
+    for n in 0..count {
+        let started = Instant::now();
+        let snapshot = sampler.sample()?;
+        if !noted && let Some(note) = output::coverage_note(&snapshot) {
+            eprintln!("{note}");
+            noted = true;
+        }
+        match config.format {
+            Format::Table => {
+                if n > 0 {
+                    writeln!(out)?;
+                }
+                if count > 1 {
+                    writeln!(
+                        out,
+                        "# {}",
+                        humantime::format_rfc3339_millis(snapshot.taken_at)
+                    )?;
+                }
+                output::table::write_sockets(&mut out, &snapshot, &config.filter, opts)?;
+            }
+            Format::Json => output::json::write_sockets(&mut out, &snapshot, &config.filter, opts)?,
+            Format::Csv => {
+                output::csv::write_sockets(&mut out, &snapshot, &config.filter, opts, n == 0)?;
+            }
+        }
+        out.flush()?;
+        if n + 1 < count {
+            let elapsed = started.elapsed();
+            if let Some(rest) = config.interval.checked_sub(elapsed) {
+                thread::sleep(rest);
+            }
+        }
+    }
+    Ok(())
+}

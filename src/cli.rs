@@ -1,0 +1,285 @@
+//! Command-line arguments (clap derive) and their validation into one `Config`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::analysis::filter::{Filter, FilterError, Lookups};
+use crate::model::Query;
+use crate::output::Format;
+use crate::source::sampler::SamplerConfig;
+
+/// Live socket monitor: who listens where, grouped by local port and TCP state.
+///
+/// On a terminal, portside opens a live view. Piped, or with --once, it prints
+/// one snapshot (like `ss -tanup`, with owners, services and port classes).
+#[derive(Debug, Parser)]
+#[command(name = "portside", version, about, long_about = None)]
+#[command(
+    after_help = "FILTER terms are ANDed; `!` negates a term; `a,b` is a list; `a-b` a range:\n  \
+    port:443  lport:8000-8100  rport:5432  state:tw,est  proc:nginx  pid:123\n  \
+    user:www-data  addr:10.0.0.0/8  laddr:127.0.0.1  raddr:::1  tcp  udp  v4  v6\n  \
+    A bare number is a port, a bare state name a state: `portside 443 !listen`"
+)]
+pub struct Cli {
+    /// Print one snapshot and exit
+    #[arg(long)]
+    pub once: bool,
+
+    /// One row per protocol and local port, with counts per state
+    #[arg(long)]
+    pub group: bool,
+
+    /// Output format of --once and --count
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Time between samples: 500ms, 2s, 1m; 0 samples back to back
+    #[arg(long, default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
+    pub interval: Duration,
+
+    /// Print N snapshots, one every --interval, then exit
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
+    pub count: Option<u64>,
+
+    /// TCP sockets only
+    #[arg(short = 't', long)]
+    pub tcp: bool,
+
+    /// UDP sockets only
+    #[arg(short = 'u', long)]
+    pub udp: bool,
+
+    /// IPv4 only
+    #[arg(short = '4', long)]
+    pub ipv4: bool,
+
+    /// IPv6 only
+    #[arg(short = '6', long)]
+    pub ipv6: bool,
+
+    /// Listening sockets only
+    #[arg(short = 'l', long)]
+    pub listening: bool,
+
+    /// Numeric ports: no service names
+    #[arg(short = 'n', long)]
+    pub numeric: bool,
+
+    /// Read /proc/net/{tcp,udp}{,6} instead of netlink sock_diag (for diagnosis)
+    #[arg(long)]
+    pub proc_net: bool,
+
+    /// Do not look up the processes that own sockets (faster, no /proc walk)
+    #[arg(long)]
+    pub no_owners: bool,
+
+    /// Filter expression, e.g. `port:443 state:est` (same language as the `/` prompt)
+    #[arg(value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+/// What to do, decided once from the arguments and whether stdout is a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The interactive terminal UI.
+    Tui,
+    /// Print `count` snapshots (1 for `--once`), `interval` apart.
+    Print { count: u64 },
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub group: bool,
+    pub format: Format,
+    pub interval: Duration,
+    pub numeric: bool,
+    pub filter: Filter,
+    /// The filter as typed (the TUI's starting prompt text).
+    pub filter_text: String,
+    pub sampler: SamplerConfig,
+}
+
+/// A bad argument: the message names the bad part. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl Cli {
+    /// Validate the arguments into a `Config`; `stdout_is_tty` decides between TUI and print.
+    pub fn into_config(self, stdout_is_tty: bool) -> Result<Config, UsageError> {
+        let filter_text = self.filter.join(" ");
+        let filter = parse_filter(&filter_text).map_err(|e| UsageError(e.to_string()))?;
+        let mode = if self.once {
+            Mode::Print { count: 1 }
+        } else if let Some(count) = self.count {
+            Mode::Print { count }
+        } else if stdout_is_tty {
+            Mode::Tui
+        } else {
+            Mode::Print { count: 1 }
+        };
+        if self.group && mode == Mode::Tui {
+            // The live view is grouped already; --group only shapes printed output.
+        }
+        // Neither flag of a pair means both, as in ss.
+        let (tcp, udp) = if self.tcp || self.udp {
+            (self.tcp, self.udp)
+        } else {
+            (true, true)
+        };
+        let (v4, v6) = if self.ipv4 || self.ipv6 {
+            (self.ipv4, self.ipv6)
+        } else {
+            (true, true)
+        };
+        let query = Query {
+            tcp,
+            udp,
+            v4,
+            v6,
+            listening_only: self.listening,
+        };
+        Ok(Config {
+            mode,
+            group: self.group,
+            format: self.format,
+            interval: self.interval,
+            numeric: self.numeric,
+            filter,
+            filter_text,
+            sampler: SamplerConfig {
+                query,
+                proc_root: PathBuf::from("/proc"),
+                force_proc_net: self.proc_net,
+                resolve_owners: !self.no_owners,
+            },
+        })
+    }
+}
+
+/// Parse a filter expression with the system's user names and service names, so
+/// `user:www-data` also matches sockets no process is known for, and `port:https` works.
+pub fn parse_filter(expr: &str) -> Result<Filter, FilterError> {
+    let user = |name: &str| -> Option<u32> {
+        let users = sysinfo::Users::new_with_refreshed_list();
+        users
+            .list()
+            .iter()
+            .find(|u| u.name() == name)
+            .map(|u| **u.id())
+    };
+    let service = |name: &str| crate::source::services::service_port(name);
+    Filter::parse_with(
+        expr,
+        &Lookups {
+            user: Some(&user),
+            service: Some(&service),
+        },
+    )
+}
+
+/// Whether stdout is a terminal (decides TUI vs printed output).
+pub fn stdout_is_tty() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// `500ms`, `2s`, `1m30s`, `1.5s`, `0`; a bare number is seconds.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        if (0.0..=86_400.0 * 365.0).contains(&secs) {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!(
+            "invalid duration '{s}': must be 0 or more, e.g. 500ms, 2s, 1m"
+        ));
+    }
+    humantime::parse_duration(t).map_err(|_| {
+        let why = if t.starts_with('-') {
+            "must not be negative"
+        } else {
+            "expected e.g. 500ms, 2s, 1m"
+        };
+        format!("invalid duration '{s}': {why}")
+    })
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err(format!("invalid count '{s}': must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("invalid count '{s}': expected a whole number >= 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_interval("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_interval("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_interval("1m30s"), Ok(Duration::from_secs(90)));
+        for bad in ["abc", "-1s", "-1", "1x", "", "inf", "NaN"] {
+            let e = parse_interval(bad).unwrap_err();
+            assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("3"), Ok(3));
+        assert!(parse_count("0").unwrap_err().contains("'0'"));
+        assert!(parse_count("-2").unwrap_err().contains("'-2'"));
+        assert!(parse_count("x").unwrap_err().contains("'x'"));
+    }
+
+    fn config(args: &[&str], tty: bool) -> Config {
+        let cli =
+            Cli::try_parse_from(std::iter::once("portside").chain(args.iter().copied())).unwrap();
+        cli.into_config(tty).unwrap()
+    }
+
+    #[test]
+    fn mode_follows_terminal_and_flags() {
+        assert_eq!(config(&[], true).mode, Mode::Tui);
+        assert_eq!(config(&[], false).mode, Mode::Print { count: 1 });
+        assert_eq!(config(&["--once"], true).mode, Mode::Print { count: 1 });
+        assert_eq!(
+            config(&["--count", "3"], true).mode,
+            Mode::Print { count: 3 }
+        );
+    }
+
+    #[test]
+    fn protocol_and_family_flags() {
+        let q = config(&["-t", "-4"], false).sampler.query;
+        assert!(q.tcp && !q.udp && q.v4 && !q.v6 && !q.listening_only);
+        let q = config(&["-tu", "-l"], false).sampler.query;
+        assert!(q.tcp && q.udp && q.v4 && q.v6 && q.listening_only);
+    }
+
+    #[test]
+    fn filter_knows_users_and_services() {
+        let f = parse_filter("user:root port:https").unwrap();
+        assert!(!f.is_empty());
+        let e = parse_filter("user:no-such-user-here").unwrap_err();
+        assert!(e.to_string().contains("no-such-user-here"), "{e}");
+    }
+
+    #[test]
+    fn filter_words_are_joined() {
+        assert_eq!(
+            config(&["port:443", "state:est"], false).filter_text,
+            "port:443 state:est"
+        );
+    }
+}

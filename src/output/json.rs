@@ -1,0 +1,188 @@
+//! JSON output: one object per snapshot (one line per snapshot when streaming).
+//! Field names are the contract in DESIGN.md; addresses are printed as `ss` prints them.
+
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use serde::Serialize;
+use serde::ser::{SerializeSeq, Serializer};
+
+use crate::analysis::filter::Filter;
+use crate::model::{Coverage, Owners, PortClass, Snapshot, Socket, Unattributed};
+use crate::output::{Options, local_service, ordered, remote_service};
+
+#[derive(Serialize)]
+struct SnapshotJson<T: Serialize> {
+    time: String,
+    duration_ms: f64,
+    source: &'static str,
+    privileged: bool,
+    coverage: CoverageJson,
+    ephemeral_range: [u16; 2],
+    #[serde(flatten)]
+    body: T,
+}
+
+#[derive(Serialize)]
+struct CoverageJson {
+    total: usize,
+    attributed: usize,
+    inferred: usize,
+    no_inode: usize,
+    permission_denied: usize,
+    not_found: usize,
+}
+
+impl CoverageJson {
+    fn new(c: Coverage, total: usize) -> CoverageJson {
+        CoverageJson {
+            total,
+            attributed: c.attributed,
+            inferred: c.inferred,
+            no_inode: c.no_inode,
+            permission_denied: c.permission_denied,
+            not_found: c.not_found,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SocketsBody<'a> {
+    sockets: SocketList<'a>,
+}
+
+/// Serializes the filtered, ordered sockets without building an intermediate list.
+struct SocketList<'a> {
+    snapshot: &'a Snapshot,
+    order: Vec<u32>,
+    opts: Options,
+}
+
+impl Serialize for SocketList<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut seq = ser.serialize_seq(Some(self.order.len()))?;
+        for &i in &self.order {
+            let s = &self.snapshot.sockets[i as usize];
+            seq.serialize_element(&SocketJson::new(self.snapshot, s, self.opts))?;
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct SocketJson<'a> {
+    proto: &'static str,
+    family: &'static str,
+    state: &'static str,
+    local_addr: IpAddr,
+    local_port: u16,
+    remote_addr: IpAddr,
+    remote_port: u16,
+    recv_q: u32,
+    send_q: u32,
+    uid: u32,
+    inode: u64,
+    processes: ProcessList<'a>,
+    /// "known", "inferred" or why there is no owner.
+    attribution: &'static str,
+    service: Option<&'static str>,
+    remote_service: Option<&'static str>,
+    port_class: &'static str,
+    ephemeral: bool,
+}
+
+impl<'a> SocketJson<'a> {
+    fn new(snapshot: &'a Snapshot, s: &'a Socket, opts: Options) -> SocketJson<'a> {
+        SocketJson {
+            proto: s.proto.name(),
+            family: s.family.name(),
+            state: s.state.kernel_name(s.proto),
+            local_addr: s.local.ip(),
+            local_port: s.local.port(),
+            remote_addr: s.remote.ip(),
+            remote_port: s.remote.port(),
+            recv_q: s.recv_q,
+            send_q: s.send_q,
+            uid: s.uid,
+            inode: s.inode,
+            processes: ProcessList {
+                snapshot,
+                socket: s,
+            },
+            attribution: attribution(s.owners),
+            service: local_service(s, opts),
+            remote_service: remote_service(s, opts),
+            port_class: PortClass::of(s.local.port()).name(),
+            ephemeral: snapshot.is_ephemeral(s.local.port()),
+        }
+    }
+}
+
+/// The JSON name of a socket's attribution.
+pub fn attribution(owners: Owners) -> &'static str {
+    match owners {
+        Owners::Known(_) => "known",
+        Owners::Inferred(_) => "inferred",
+        Owners::None(Unattributed::NoInode) => "no_inode",
+        Owners::None(Unattributed::PermissionDenied) => "permission_denied",
+        Owners::None(Unattributed::NotFound) => "not_found",
+    }
+}
+
+struct ProcessList<'a> {
+    snapshot: &'a Snapshot,
+    socket: &'a Socket,
+}
+
+#[derive(Serialize)]
+struct ProcessJson<'a> {
+    pid: u32,
+    name: &'a str,
+    cmdline: &'a str,
+    user: &'a str,
+}
+
+impl Serialize for ProcessList<'_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let mut seq = ser.serialize_seq(None)?;
+        for p in self.snapshot.owners_of(self.socket) {
+            seq.serialize_element(&ProcessJson {
+                pid: p.pid,
+                name: &p.name,
+                cmdline: &p.cmdline,
+                user: &p.user,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+fn envelope<T: Serialize>(snapshot: &Snapshot, body: T) -> SnapshotJson<T> {
+    SnapshotJson {
+        time: humantime::format_rfc3339_millis(snapshot.taken_at).to_string(),
+        duration_ms: snapshot.duration.as_secs_f64() * 1000.0,
+        source: snapshot.source.name(),
+        privileged: snapshot.privileged,
+        coverage: CoverageJson::new(snapshot.coverage, snapshot.sockets.len()),
+        ephemeral_range: [snapshot.ephemeral_range.0, snapshot.ephemeral_range.1],
+        body,
+    }
+}
+
+/// Write one snapshot's sockets as a single line of JSON.
+pub fn write_sockets(
+    w: &mut dyn Write,
+    snapshot: &Snapshot,
+    filter: &Filter,
+    opts: Options,
+) -> io::Result<()> {
+    let body = SocketsBody {
+        sockets: SocketList {
+            snapshot,
+            order: ordered(snapshot, filter),
+            opts,
+        },
+    };
+    serde_json::to_writer(&mut *w, &envelope(snapshot, body))?;
+    w.write_all(b"\n")
+}

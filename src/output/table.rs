@@ -1,0 +1,89 @@
+//! Aligned text table, like `ss`/`netstat`, sorted by local port then state.
+
+use std::io::{self, Write};
+
+use crate::analysis::filter::Filter;
+use crate::model::Snapshot;
+use crate::output::{
+    Options, class_label, endpoint, local_service, ordered, owners_label, remote_service,
+    state_label,
+};
+
+const HEADERS: [&str; 9] = [
+    "Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Service", "Class", "Process",
+];
+/// Columns whose numbers are right-aligned.
+const RIGHT: [bool; 9] = [false, false, true, true, false, false, false, false, false];
+
+/// Write the socket table.
+pub fn write_sockets(
+    w: &mut dyn Write,
+    snapshot: &Snapshot,
+    filter: &Filter,
+    opts: Options,
+) -> io::Result<()> {
+    let rows: Vec<[String; 9]> = ordered(snapshot, filter)
+        .into_iter()
+        .map(|i| {
+            let s = &snapshot.sockets[i as usize];
+            let service = match (local_service(s, opts), remote_service(s, opts)) {
+                (Some(name), _) => name.to_string(),
+                (None, Some(peer)) if !s.is_listening() => format!("->{peer}"),
+                _ => "-".to_string(),
+            };
+            [
+                s.proto.name().to_string(),
+                state_label(s).to_string(),
+                s.recv_q.to_string(),
+                s.send_q.to_string(),
+                endpoint(s.local),
+                endpoint(s.remote),
+                service,
+                class_label(snapshot, s.local.port()),
+                owners_label(snapshot, s, 3),
+            ]
+        })
+        .collect();
+    write_aligned(w, &HEADERS, &RIGHT, &rows)
+}
+
+/// Write rows under headers, each column as wide as its widest cell, two spaces apart.
+pub fn write_aligned<const N: usize>(
+    w: &mut dyn Write,
+    headers: &[&str; N],
+    right: &[bool; N],
+    rows: &[[String; N]],
+) -> io::Result<()> {
+    let mut width = headers.map(|h| h.chars().count());
+    for row in rows {
+        for (c, cell) in row.iter().enumerate() {
+            width[c] = width[c].max(cell.chars().count());
+        }
+    }
+    let mut line = String::new();
+    let mut emit = |cells: &mut dyn Iterator<Item = &str>| -> io::Result<()> {
+        line.clear();
+        for (c, cell) in cells.enumerate() {
+            if c > 0 {
+                line.push_str("  ");
+            }
+            let pad = width[c].saturating_sub(cell.chars().count());
+            if right[c] {
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                if c + 1 < N {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+        }
+        line.push('\n');
+        w.write_all(line.as_bytes())
+    };
+    emit(&mut headers.iter().copied())?;
+    for row in rows {
+        emit(&mut row.iter().map(String::as_str))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! The binary's contract: help text, bad input (one line, exit 2), JSON shape.
+
+use std::process::{Command, Output};
+
+fn portside(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portside"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run portside")
+}
+
+#[test]
+fn help_snapshot() {
+    let out = portside(&["--help"]);
+    assert!(out.status.success());
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn bad_input_is_one_line_naming_the_bad_part_with_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--frobnicate"], "'--frobnicate'"),
+        (&["--interval", "abc"], "'abc'"),
+        (&["--interval", "-1s"], "'-1s'"),
+        (&["--count", "0"], "'0'"),
+        (&["--count", "many"], "'many'"),
+        (&["--format", "xml"], "'xml'"),
+        (&["--once", "prot:80"], "'prot:80'"),
+        (&["--once", "state:bogus"], "bogus"),
+        (&["--once", "port:70000"], "70000"),
+        (&["--once", "addr:10.0.0.0/33"], "10.0.0.0/33"),
+    ];
+    for (args, bad) in cases {
+        let out = portside(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(bad), "{args:?}: {err} should name {bad}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn once_json_follows_the_contract() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = portside(&["--once", "--format", "json", &format!("lport:{port}")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    assert!(v["duration_ms"].as_f64().unwrap() >= 0.0);
+    let sockets = v["sockets"].as_array().unwrap();
+    assert_eq!(sockets.len(), 1, "{v}");
+    let s = &sockets[0];
+    assert_eq!(s["proto"], "tcp");
+    assert_eq!(s["family"], "ipv4");
+    assert_eq!(s["state"], "LISTEN");
+    assert_eq!(s["local_addr"], "127.0.0.1");
+    assert_eq!(s["local_port"], port);
+    assert_eq!(s["remote_addr"], "0.0.0.0");
+    assert_eq!(s["remote_port"], 0);
+    assert_eq!(s["recv_q"], 0);
+    assert!(s["send_q"].as_u64().unwrap() > 0, "backlog: {s}");
+    assert!(s["uid"].is_u64() && s["inode"].as_u64().unwrap() > 0);
+    let expected_class = if port < 49152 {
+        "registered"
+    } else {
+        "dynamic"
+    };
+    assert_eq!(s["port_class"], expected_class);
+    assert!(s["service"].is_null() || s["service"].is_string());
+    let procs = s["processes"].as_array().unwrap();
+    assert_eq!(procs.len(), 1, "{s}");
+    assert_eq!(procs[0]["pid"], std::process::id());
+    assert!(procs[0]["name"].is_string() && procs[0]["cmdline"].is_string());
+    assert!(procs[0]["user"].is_string());
+}
+
+#[test]
+fn piped_output_without_once_prints_a_table() {
+    let out = portside(&["-t", "-l"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header = text.lines().next().unwrap();
+    for col in [
+        "Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Service", "Process",
+    ] {
+        assert!(header.contains(col), "{header}");
+    }
+}
+
+#[test]
+fn streaming_json_prints_count_lines() {
+    let out = portside(&[
+        "--format",
+        "json",
+        "--count",
+        "3",
+        "--interval",
+        "0",
+        "-t",
+        "-l",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["sockets"].is_array());
+    }
+}
