@@ -22,22 +22,28 @@ mod nav;
 mod prompt;
 pub mod render;
 pub mod sampler_thread;
+#[cfg(test)]
+mod screen_tests;
 mod seen;
 mod sort;
+pub mod synthetic;
 pub mod terminal;
+#[cfg(test)]
+mod testing;
 pub mod theme;
 
-use std::path::Path;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ratatui::layout::Rect;
 
-use crate::analysis::filter::{Filter, FilterError};
+use crate::analysis::filter::{Filter, FilterError, Lookups};
+use crate::source::{services, sysctl};
 use crate::source::sampler::SamplerConfig;
-use app::{App, AppOptions, HostInfo, QuitReason};
+use app::{App, AppOptions, QuitReason};
 use event::{Cancel, Event, SignalForwarder};
+use sampler_thread::{KernelSource, SnapshotSource};
 use theme::Theme;
 
 /// What the command line hands to the TUI.
@@ -64,11 +70,18 @@ const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Runs the UI until `q`, Ctrl-C or a signal. Restores the terminal on every way out.
 /// Returns [`Terminated`] when a signal ended it.
 pub fn run(config: TuiConfig) -> anyhow::Result<()> {
+    let source = KernelSource::new(config.sampler.clone());
+    run_with(config, source)
+}
+
+/// [`run`] with another snapshot source (a synthetic one in demos); `config.sampler` only
+/// locates `/proc` for the host name.
+pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Result<()> {
     let interval = config.interval.max(MIN_INTERVAL);
     let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;
     let options = AppOptions {
         interval,
-        host: host_info(&config.sampler.proc_root),
+        host: sysctl::host_info(&config.sampler.proc_root),
         numeric: config.numeric,
         theme: Theme::from_env(),
         filter_text: config.filter.clone(),
@@ -83,7 +96,7 @@ pub fn run(config: TuiConfig) -> anyhow::Result<()> {
     let result = (|| {
         // Not joined on the way out: a slow sample must not delay quitting. It sees the
         // cancel flag and ends after its current sample.
-        sampler_thread::spawn(config.sampler, interval, tx.clone(), cancel.clone())?;
+        sampler_thread::spawn(source, interval, tx.clone(), cancel.clone())?;
         let input = event::spawn_input(tx, cancel.clone())?;
         let result = event_loop(&mut term, &mut app, &rx);
         cancel.cancel();
@@ -122,20 +135,24 @@ fn event_loop(term: &mut terminal::Term, app: &mut App, rx: &Receiver<Event>) ->
     }
 }
 
-/// The filter parser of the `/` prompt: the command line's language.
-pub fn parse_filter(text: &str) -> Result<Filter, FilterError> {
-    Filter::parse(text)
+/// The filter parser of the `/` prompt: the command line's language with the same name
+/// lookups (user names from the user database, service names), so an expression means the
+/// same in both places. Users are looked up only when a `user:NAME` term is typed.
+pub fn parse_filter(expr: &str) -> Result<Filter, FilterError> {
+    let user = |name: &str| -> Option<u32> {
+        sysinfo::Users::new_with_refreshed_list()
+            .list()
+            .iter()
+            .find(|u| u.name() == name)
+            .map(|u| **u.id())
+    };
+    let service = |name: &str| services::service_port(name);
+    Filter::parse_with(
+        expr,
+        &Lookups {
+            user: Some(&user),
+            service: Some(&service),
+        },
+    )
 }
 
-/// Host name and kernel release from `<proc>/sys/kernel`; `?` when unreadable.
-fn host_info(proc_root: &Path) -> HostInfo {
-    let read = |name: &str| {
-        std::fs::read_to_string(proc_root.join("sys/kernel").join(name))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".to_string())
-    };
-    HostInfo {
-        hostname: read("hostname"),
-        kernel: read("osrelease"),
-    }
-}

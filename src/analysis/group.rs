@@ -32,7 +32,8 @@ pub struct PortGroup {
     pub accept_queue: u32,
     /// Sum of the listeners' configured backlogs (Send-Q of LISTEN sockets).
     pub backlog: u32,
-    /// Service name of the port for this protocol, if known.
+    /// Service name of the port for this protocol, if known; `None` for a port in the
+    /// ephemeral range that nothing listens on (a client's side of connections).
     pub service: Option<&'static str>,
 }
 
@@ -49,7 +50,7 @@ impl PortGroup {
             listen_addrs: Vec::new(),
             accept_queue: 0,
             backlog: 0,
-            service: services::service_name(port, proto),
+            service: None,
         }
     }
 
@@ -132,6 +133,10 @@ impl Grouper {
             }
         }
         for group in out.iter_mut() {
+            // A client's ephemeral port has no service; a listener's port keeps its name.
+            if group.listening || !snapshot.is_ephemeral(group.port) {
+                group.service = services::service_name(group.port, group.proto);
+            }
             group.owners.sort_unstable();
             group.owners.dedup();
             group.listen_addrs.sort_unstable();

@@ -2,6 +2,8 @@
 //! in one `match`, and `sync()` recomputes the derived tables whose inputs changed.
 
 mod tables;
+#[cfg(test)]
+mod tests;
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,7 @@ use ratatui::layout::Rect;
 use crate::analysis::filter::{Filter, FilterError};
 use crate::analysis::group::{Grouper, PortGroup};
 use crate::model::{Proto, Snapshot, TcpState};
+use crate::source::sysctl::HostInfo;
 use crate::tui::event::Event;
 use crate::tui::input::LineInput;
 use crate::tui::keys::{Action, KeyMap, Mode};
@@ -21,13 +24,6 @@ use crate::tui::sort::{self, GroupColumn, Sort, SocketColumn};
 use crate::tui::theme::Theme;
 
 pub use tables::SockKey;
-
-/// What the header says about the machine.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HostInfo {
-    pub hostname: String,
-    pub kernel: String,
-}
 
 /// How the app starts.
 #[derive(Debug, Clone)]
@@ -109,10 +105,11 @@ pub struct App {
     /// The snapshot on screen.
     pub(crate) snapshot: Box<Snapshot>,
     pub(crate) has_sample: bool,
-    /// The newest snapshot not yet applied (applied in `sync`, so a burst costs one regroup).
-    incoming: Option<Box<Snapshot>>,
+    /// The newest snapshot not yet applied, with its arrival time (applied in `sync`, so a
+    /// burst costs one regroup).
+    incoming: Option<(Box<Snapshot>, Instant)>,
     /// The newest snapshot received while paused, and how many arrived.
-    held: Option<Box<Snapshot>>,
+    held: Option<(Box<Snapshot>, Instant)>,
     pub(crate) held_count: u32,
     pub(crate) seen: SeenMap,
     /// The time of the last event: ages on screen are measured to it.
@@ -218,8 +215,19 @@ impl App {
     /// Screen regions for a screen of size `area`.
     pub fn regions_in(&self, area: Rect) -> Option<Regions> {
         let status = u16::from(self.last_error.is_some()) + u16::from(self.not_root());
-        let footer = 1 + u16::from(self.prompt.as_ref().is_some_and(|p| p.error.is_some()));
+        let footer = 1 + self.prompt_error_lines(area.width);
         layout::regions(area, status, footer)
+    }
+
+    /// Lines the prompt's error message takes above the input line: wrapped, at most two.
+    pub fn prompt_error_lines(&self, width: u16) -> u16 {
+        match self.prompt.as_ref().and_then(|p| p.error.as_ref()) {
+            None => 0,
+            Some(e) => {
+                let len = e.to_string().chars().count();
+                if len > usize::from(width.max(1)) { 2 } else { 1 }
+            }
+        }
     }
 
     /// Whether the header shows the "run as root" note.
@@ -253,10 +261,10 @@ impl App {
             Event::Input(_) | Event::Tick => {}
             Event::Snapshot(snapshot) => {
                 if self.paused {
-                    self.held = Some(snapshot);
+                    self.held = Some((snapshot, now));
                     self.held_count += 1;
                 } else {
-                    self.incoming = Some(snapshot);
+                    self.incoming = Some((snapshot, now));
                 }
                 self.last_error = None;
             }
@@ -338,16 +346,16 @@ impl App {
     /// Applies the newest snapshot and recomputes the derived tables the current view
     /// needs and whose inputs changed; keeps each table's selection on the same row.
     pub fn sync(&mut self) {
-        if let Some(snapshot) = self.incoming.take() {
-            self.apply_snapshot(snapshot);
+        if let Some((snapshot, arrived)) = self.incoming.take() {
+            self.apply_snapshot(snapshot, arrived);
         }
         self.refresh_tables();
         self.clamp_navs();
         self.remember_selection();
     }
 
-    fn apply_snapshot(&mut self, snapshot: Box<Snapshot>) {
-        self.seen.update(&snapshot, self.now);
+    fn apply_snapshot(&mut self, snapshot: Box<Snapshot>, arrived: Instant) {
+        self.seen.update(&snapshot, arrived);
         self.snapshot = snapshot;
         self.has_sample = true;
         self.state_totals = [0; TcpState::COUNT];

@@ -16,7 +16,7 @@ use crate::tui::sort::{self, SocketColumn};
 use crate::tui::theme::{Theme, state_label};
 
 /// Narrowest process column before addresses are cut.
-const PROCESS_MIN: u16 = 10;
+const PROCESS_MIN: u16 = 8;
 /// The longest address `ss` style prints: `[ffff:...:ffff]:65535`.
 const ADDR_MAX: u16 = 47;
 
@@ -25,7 +25,7 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App) {
     let rows = &app.conn_rows;
     let stats = vec![
         Span::styled(format::usize_count(rows.len()), theme.bold()),
-        Span::raw(" sockets"),
+        Span::raw(format::plural(rows.len(), " socket", " sockets")),
     ];
     let sort_name = render::socket_sort_name(app.conns_sort, "local port");
     render::title(frame, r.title, app, render::tabs(app), stats, &sort_name);
@@ -70,12 +70,9 @@ fn columns(app: &App, width: u16, visible: &[&Socket]) -> Vec<Column> {
     let service_w = if app.numeric { 0 } else { 10 + 1 };
     let fixed = 5 + 7 + 6 + 6 + service_w + 6;
     let rest = width.saturating_sub(fixed);
-    let (local_w, peer_w) = if local_need + peer_need + PROCESS_MIN <= rest {
-        (local_need, peer_need)
-    } else {
-        let half = rest.saturating_sub(PROCESS_MIN) / 2;
-        (local_need.min(half), peer_need.min(half))
-    };
+    // When both do not fit, the local address (usually short: one host) goes first.
+    let local_w = local_need.min(rest / 2);
+    let peer_w = peer_need.min(rest.saturating_sub(local_w + PROCESS_MIN));
     let mut columns = vec![
         col(SocketColumn::Proto, Constraint::Length(5), Align::Left),
         col(SocketColumn::State, Constraint::Length(7), Align::Left),

@@ -78,7 +78,7 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
     };
     let mut spans = vec![
         Span::styled(format::count(g.total), theme.bold()),
-        Span::raw(" sockets"),
+        Span::raw(format::plural(g.total as usize, " socket", " sockets")),
     ];
     if g.listening {
         let addrs: Vec<String> = g.listen_addrs.iter().map(ToString::to_string).collect();

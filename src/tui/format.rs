@@ -24,6 +24,11 @@ pub fn usize_count(n: usize) -> String {
     count(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
+/// `one` for 1, `many` otherwise.
+pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
 /// `850ms`, `12s`, `3m05s`, `2h04m`, `3d07h`: two units at most.
 pub fn duration(d: Duration) -> String {
     let s = d.as_secs();

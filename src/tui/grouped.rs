@@ -89,9 +89,9 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App) {
     let sockets: u32 = app.groups.iter().map(|g| g.total).sum();
     let stats = vec![
         Span::styled(format::usize_count(app.groups.len()), theme.bold()),
-        Span::raw(" ports, "),
+        Span::raw(format::plural(app.groups.len(), " port, ", " ports, ")),
         Span::styled(format::count(sockets), theme.bold()),
-        Span::raw(" sockets"),
+        Span::raw(format::plural(sockets as usize, " socket", " sockets")),
     ];
     let sort = render::group_sort_name(app.ports_sort);
     render::title(frame, r.title, app, render::tabs(app), stats, &sort);

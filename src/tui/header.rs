@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use crate::model::TcpState;
 use crate::tui::app::App;
 use crate::tui::format;
-use crate::tui::theme::state_header_name;
+use crate::tui::theme::{state_header_name, state_label};
 
 /// Header order: the life of a connection, then the rest.
 const ORDER: [TcpState; TcpState::COUNT] = [
@@ -42,8 +42,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let snap = &app.snapshot;
     let sep = || Span::styled(" │ ", theme.dim());
     let mut info = vec![
-        Span::styled("portside", theme.title()),
-        sep(),
         Span::styled(app.host.hostname.clone(), theme.bold()),
         Span::raw(format!(" {}", app.host.kernel)),
         sep(),
@@ -57,7 +55,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             Span::raw(" with a process"),
             sep(),
             Span::raw(format!(
-                "every {}, sample took {}",
+                "every {}, took {}",
                 format::duration(app.interval),
                 format::duration(snap.duration)
             )),
@@ -73,7 +71,12 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         };
         info.push(Span::styled(format!("PAUSED{held}"), theme.warning().patch(theme.bold())));
     }
-    let mut lines = vec![Line::from(info), states_line(app)];
+    let brand = [Span::styled("portside", theme.title()), sep()];
+    let brand_w: usize = brand.iter().map(Span::width).sum();
+    if info.iter().map(Span::width).sum::<usize>() + brand_w <= usize::from(area.width) {
+        info.splice(0..0, brand);
+    }
+    let mut lines = vec![Line::from(info), states_line(app, area.width)];
     if let Some(e) = &app.last_error {
         lines.push(Line::styled(
             format!("sample failed: {e} (showing the last good sample)"),
@@ -89,8 +92,17 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// `LISTEN 12  ESTAB 1.2k  TIME_WAIT 300 ...`, each in its state's color.
-fn states_line(app: &App) -> Line<'static> {
+/// `LISTEN 12  ESTAB 1.2k  TIME_WAIT 300 ...`, each in its state's color; with the short
+/// column labels (`TIME_W`) when the long names do not fit in `width`.
+fn states_line(app: &App, width: u16) -> Line<'static> {
+    let long = states_spans(app, state_header_name);
+    if long.iter().map(Span::width).sum::<usize>() <= usize::from(width) {
+        return Line::from(long);
+    }
+    Line::from(states_spans(app, state_label))
+}
+
+fn states_spans(app: &App, name: fn(TcpState) -> &'static str) -> Vec<Span<'static>> {
     let theme = app.theme;
     let mut spans = Vec::new();
     for state in ORDER {
@@ -102,8 +114,8 @@ fn states_line(app: &App) -> Line<'static> {
             spans.push(Span::raw("  "));
         }
         let style = if n == 0 { theme.dim() } else { theme.state(state) };
-        spans.push(Span::styled(format!("{} ", state_header_name(state)), style));
+        spans.push(Span::styled(format!("{} ", name(state)), style));
         spans.push(Span::styled(format::count(n), style.patch(theme.bold())));
     }
-    Line::from(spans)
+    spans
 }

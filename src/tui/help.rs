@@ -38,8 +38,8 @@ fn lines(theme: Theme) -> Vec<Line<'static>> {
             ])
         })
         .collect();
-    lines.push(Line::raw(""));
-    let mut prompt = vec![(String::new(), "In the / prompt:".to_string(), theme.bold())];
+    lines.push(Line::styled(" In the / prompt:", theme.bold()));
+    let mut prompt: Vec<(String, String, Style)> = Vec::new();
     prompt.extend(
         keys::keys_by_description(PROMPT)
             .into_iter()
@@ -48,7 +48,6 @@ fn lines(theme: Theme) -> Vec<Line<'static>> {
     );
     prompt.push((String::new(), "e.g. lport:443 state:est,tw !proc:nginx".into(), theme.dim()));
     lines.extend(pack(prompt, theme));
-    lines.push(Line::raw(""));
     let marks = [
         ("~", "owner inferred"),
         ("?", "owner hidden (not root)"),

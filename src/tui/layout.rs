@@ -17,20 +17,21 @@ pub struct Regions {
     pub columns: Rect,
     /// Table rows: exactly one screen line per row.
     pub rows: Rect,
-    /// Key hints and the filter, or the `/` prompt (with its error line above it).
+    /// Key hints and the filter, or the `/` prompt (with its error, up to two lines, above).
     pub footer: Rect,
 }
 
 /// Header lines before the status lines.
 const HEADER_BASE: u16 = 2;
 
-/// Splits `area`; `None` when it is smaller than 80x24.
+/// Splits `area` for up to two status lines and a footer of one to three lines; `None`
+/// when it is smaller than 80x24.
 pub fn regions(area: Rect, status_lines: u16, footer_lines: u16) -> Option<Regions> {
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         return None;
     }
     let header_h = HEADER_BASE + status_lines.min(2);
-    let footer_h = footer_lines.clamp(1, 2);
+    let footer_h = footer_lines.clamp(1, 3);
     let line = |y: u16, height: u16| Rect::new(area.x, y, area.width, height);
     let body_y = area.y + header_h;
     let footer_y = area.bottom() - footer_h;

@@ -7,34 +7,79 @@ use std::sync::mpsc::Sender;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::model::Snapshot;
 use crate::source::sampler::{Sampler, SamplerConfig};
 use crate::tui::event::{Cancel, Event};
 use crate::tui::terminal::panic_message;
 
-/// Starts sampling every `interval` (measured start to start; a sample slower than the
-/// interval is followed at once by the next). The sampler is built on the thread, and
-/// rebuilt after a failure to build, so a broken source shows as an error line in the UI.
-pub fn spawn(
+/// Where the UI's snapshots come from: the kernel (via [`Sampler`]), or a synthetic
+/// source for demos and tests.
+pub trait SnapshotSource: Send + 'static {
+    /// Takes one sample; the error is shown in the UI's status line.
+    fn sample(&mut self) -> Result<Snapshot, String>;
+
+    /// Drops internal state after a panic in `sample`, so the next call starts afresh.
+    fn reset(&mut self) {}
+}
+
+/// The real sampler, built on first use and rebuilt after a failure to build or a panic,
+/// so a broken source shows as an error line and recovers when it can.
+pub struct KernelSource {
     config: SamplerConfig,
+    sampler: Option<Sampler>,
+}
+
+impl KernelSource {
+    pub fn new(config: SamplerConfig) -> KernelSource {
+        KernelSource {
+            config,
+            sampler: None,
+        }
+    }
+}
+
+impl SnapshotSource for KernelSource {
+    fn sample(&mut self) -> Result<Snapshot, String> {
+        let sampler = match &mut self.sampler {
+            Some(s) => s,
+            None => self.sampler.insert(
+                Sampler::new(self.config.clone())
+                    .map_err(|e| format!("cannot start sampling: {e}"))?,
+            ),
+        };
+        sampler.sample().map_err(|e| e.to_string())
+    }
+
+    fn reset(&mut self) {
+        self.sampler = None;
+    }
+}
+
+/// Starts sampling every `interval`, measured start to start (a sample slower than the
+/// interval is followed at once by the next).
+pub fn spawn(
+    source: impl SnapshotSource,
     interval: Duration,
     tx: Sender<Event>,
     cancel: Cancel,
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("sampler".into())
-        .spawn(move || run(&config, interval, &tx, &cancel))
+        .spawn(move || run(source, interval, &tx, &cancel))
 }
 
-fn run(config: &SamplerConfig, interval: Duration, tx: &Sender<Event>, cancel: &Cancel) {
-    let mut sampler: Option<Sampler> = None;
+fn run(mut source: impl SnapshotSource, interval: Duration, tx: &Sender<Event>, cancel: &Cancel) {
     while !cancel.is_cancelled() {
         let started = Instant::now();
-        // A panic in the sampler becomes an error line; the sampler is rebuilt next tick.
-        let event = panic::catch_unwind(AssertUnwindSafe(|| tick(config, &mut sampler)))
-            .unwrap_or_else(|payload| {
-                sampler = None;
+        // A panic in the source becomes an error line; the source starts afresh next tick.
+        let event = match panic::catch_unwind(AssertUnwindSafe(|| source.sample())) {
+            Ok(Ok(snapshot)) => Event::Snapshot(Box::new(snapshot)),
+            Ok(Err(e)) => Event::SampleError(e),
+            Err(payload) => {
+                source.reset();
                 Event::SampleError(format!("sampler panicked: {}", panic_message(&*payload)))
-            });
+            }
+        };
         if cancel.is_cancelled() || tx.send(event).is_err() {
             return;
         }
@@ -44,58 +89,61 @@ fn run(config: &SamplerConfig, interval: Duration, tx: &Sender<Event>, cancel: &
     }
 }
 
-/// One sample, building the sampler first if needed.
-fn tick(config: &SamplerConfig, sampler: &mut Option<Sampler>) -> Event {
-    if sampler.is_none() {
-        match Sampler::new(config.clone()) {
-            Ok(s) => *sampler = Some(s),
-            Err(e) => return Event::SampleError(format!("cannot start sampling: {e}")),
-        }
-    }
-    match sampler.as_mut() {
-        Some(s) => sample(s),
-        None => Event::SampleError("no sampler".into()),
-    }
-}
-
-fn sample(sampler: &mut Sampler) -> Event {
-    match sampler.sample() {
-        Ok(snapshot) => Event::Snapshot(Box::new(snapshot)),
-        Err(e) => Event::SampleError(e.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    #[test]
-    fn sends_snapshots_until_cancelled() {
-        let (tx, rx) = mpsc::channel();
-        let cancel = Cancel::default();
-        let handle = spawn(
-            SamplerConfig::default(),
-            Duration::from_millis(5),
-            tx,
-            cancel.clone(),
-        )
-        .unwrap();
-        for _ in 0..2 {
-            match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
-                Event::Snapshot(_) => {}
-                other => panic!("unexpected {other:?}"),
+    /// Fails, panics, then succeeds, in turn.
+    struct Flaky(u32);
+
+    impl SnapshotSource for Flaky {
+        fn sample(&mut self) -> Result<Snapshot, String> {
+            self.0 += 1;
+            match self.0 % 3 {
+                1 => Err("no netlink".into()),
+                2 => panic!("decoder bug"),
+                _ => Ok(Snapshot::empty()),
             }
         }
+
+        fn reset(&mut self) {
+            self.0 += 10 * 3;
+        }
+    }
+
+    #[test]
+    fn errors_and_panics_become_events_and_sampling_goes_on() {
+        let (tx, rx) = mpsc::channel();
+        let cancel = Cancel::default();
+        let handle = spawn(Flaky(0), Duration::from_millis(1), tx, cancel.clone()).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
+                Event::SampleError(e) => e,
+                Event::Snapshot(_) => "snapshot".into(),
+                other => panic!("unexpected {other:?}"),
+            });
+        }
+        assert_eq!(got, ["no netlink", "sampler panicked: decoder bug", "snapshot"]);
         cancel.cancel();
         handle.join().unwrap();
+    }
+
+    #[test]
+    fn the_kernel_source_samples() {
+        let mut source = KernelSource::new(SamplerConfig::default());
+        assert!(source.sample().is_ok());
+        source.reset();
+        assert!(source.sample().is_ok());
     }
 
     #[test]
     fn quits_at_once_during_a_long_interval() {
         let (tx, rx) = mpsc::channel();
         let cancel = Cancel::default();
-        let handle = spawn(SamplerConfig::default(), Duration::from_secs(3600), tx, cancel.clone()).unwrap();
+        let source = KernelSource::new(SamplerConfig::default());
+        let handle = spawn(source, Duration::from_secs(3600), tx, cancel.clone()).unwrap();
         rx.recv_timeout(Duration::from_secs(10)).unwrap();
         let t = Instant::now();
         cancel.cancel();

@@ -59,6 +59,7 @@ impl SeenMap {
         self.current.get(&key(socket)).copied()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.current.len()
     }

@@ -87,10 +87,19 @@ impl Column for SocketColumn {
 }
 
 /// The sort of one table: a column (`None`: the view's default order) and `r`'s flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sort<C> {
     pub column: Option<C>,
     pub reverse: bool,
+}
+
+impl<C> Default for Sort<C> {
+    fn default() -> Self {
+        Sort {
+            column: None,
+            reverse: false,
+        }
+    }
 }
 
 impl<C: Column> Sort<C> {
@@ -179,9 +188,10 @@ fn class_rank(port: u16, snapshot: &Snapshot) -> u8 {
     }
 }
 
-/// Default order of the connections view: protocol, local port, local address, peer.
+/// Default order of the connections view: protocol, local port, listeners first, local
+/// address, peer.
 pub fn default_socket_key(s: &Socket) -> impl Ord + use<> {
-    (s.proto, s.local.port(), s.local.ip(), s.remote)
+    (s.proto, s.local.port(), !s.is_listening(), s.local.ip(), s.remote)
 }
 
 /// Default order of a drill-down: listeners first, then by state and peer.
