@@ -4,8 +4,9 @@
 //! both, and users ask "who is on port 443", not "who is on port 443 over IPv6". The families
 //! seen are kept in [`PortGroup::families`].
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+
+use foldhash::{HashMap, HashSet};
 
 use crate::analysis::filter::Filter;
 use crate::model::{Family, Owners, Proto, Snapshot, Socket, TcpState};
@@ -76,6 +77,8 @@ fn family_index(family: Family) -> usize {
 /// 100k sockets every second does not reallocate them.
 #[derive(Debug, Default)]
 pub struct Grouper {
+    /// Group of each (protocol, port). foldhash: SipHash would double the cost of a
+    /// 100k-socket regroup.
     index: HashMap<(Proto, u16), usize>,
     /// (group, owner set) pairs already merged, so each owner set is expanded once per group.
     sets_seen: HashSet<(usize, u32)>,

@@ -188,15 +188,31 @@ fn class_rank(port: u16, snapshot: &Snapshot) -> u8 {
     }
 }
 
+/// An address as integers in `IpAddr`'s order (IPv4 before IPv6), cheap to compare.
+fn ip_order(ip: std::net::IpAddr) -> (bool, u128) {
+    match ip {
+        std::net::IpAddr::V4(v4) => (false, u128::from(v4.to_bits())),
+        std::net::IpAddr::V6(v6) => (true, v6.to_bits()),
+    }
+}
+
 /// Default order of the connections view: protocol, local port, listeners first, local
-/// address, peer.
+/// address, peer. Plain integers: comparing `IpAddr`s field by field made this sort of
+/// 100k rows twice as slow.
 pub fn default_socket_key(s: &Socket) -> impl Ord + use<> {
-    (s.proto, s.local.port(), !s.is_listening(), s.local.ip(), s.remote)
+    (
+        s.proto,
+        s.local.port(),
+        !s.is_listening(),
+        ip_order(s.local.ip()),
+        ip_order(s.remote.ip()),
+        s.remote.port(),
+    )
 }
 
 /// Default order of a drill-down: listeners first, then by state and peer.
 pub fn drill_socket_key(s: &Socket) -> impl Ord + use<> {
-    (!s.is_listening(), s.state, s.remote.ip(), s.remote.port())
+    (!s.is_listening(), s.state, ip_order(s.remote.ip()), s.remote.port())
 }
 
 /// Sorts socket indexes (into `snapshot.sockets`, which `rows` must come from). Ties go
@@ -218,8 +234,8 @@ pub fn sort_sockets<K: Ord>(
         Some(SocketColumn::State) => cheap_by(rows, desc, |i| sock(i).state),
         Some(SocketColumn::RecvQ) => cheap_by(rows, desc, |i| sock(i).recv_q),
         Some(SocketColumn::SendQ) => cheap_by(rows, desc, |i| sock(i).send_q),
-        Some(SocketColumn::Local) => cheap_by(rows, desc, |i| (sock(i).local.ip(), sock(i).local.port())),
-        Some(SocketColumn::Peer) => cheap_by(rows, desc, |i| (sock(i).remote.ip(), sock(i).remote.port())),
+        Some(SocketColumn::Local) => cheap_by(rows, desc, |i| (ip_order(sock(i).local.ip()), sock(i).local.port())),
+        Some(SocketColumn::Peer) => cheap_by(rows, desc, |i| (ip_order(sock(i).remote.ip()), sock(i).remote.port())),
         Some(SocketColumn::Service) => cached_by(rows, desc, |i| {
             let s = socket_service(sock(i), snapshot);
             (s.is_none(), s)

@@ -1,0 +1,74 @@
+//! Frame-time measurement at 100k sockets: `cargo run --release --example tui_frame_time`.
+//! Times the per-snapshot work (apply + group or filter + sort) and one frame (build +
+//! render into a `TestBackend`) for each view.
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+use portside::tui::app::{App, AppOptions};
+use portside::tui::event::Event;
+use portside::tui::theme::Theme;
+use portside::tui::{parse_filter, render, synthetic};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+
+fn key(app: &mut App, code: KeyCode) {
+    let ev = Event::Input(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    app.update(ev, Instant::now());
+}
+
+fn time<T>(runs: u32, mut f: impl FnMut() -> T) -> Duration {
+    let start = Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(f());
+    }
+    start.elapsed() / runs
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let (w, h) = (200, 60);
+    let options = AppOptions {
+        interval: Duration::from_secs(1),
+        host: portside::source::sysctl::HostInfo::default(),
+        numeric: false,
+        theme: Theme::new(true),
+        filter_text: String::new(),
+        parse_filter,
+        area: Rect::new(0, 0, w, h),
+    };
+    let mut app = App::new(options, Instant::now()).unwrap();
+    let snaps: Vec<_> = (0..6).map(|seed| synthetic::snapshot(n, seed)).collect();
+    println!("{} sockets per snapshot, {w}x{h} screen", snaps[0].sockets.len());
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    let mut i = 0;
+    let mut per_snapshot = |app: &mut App| {
+        i += 1;
+        let snap = snaps[i % snaps.len()].clone();
+        let t = Instant::now();
+        app.update(Event::Snapshot(Box::new(snap)), Instant::now());
+        app.sync();
+        t.elapsed()
+    };
+    let mut report = |name: &str, app: &mut App, term: &mut Terminal<TestBackend>| {
+        let sample = (0..5).map(|_| per_snapshot(app)).min().unwrap();
+        let frame = time(50, || term.draw(|f| render::render(f, app)).map(|_| ()));
+        println!("{name:<22} new snapshot (apply + derive): {sample:>9.2?}   frame (build + render): {frame:>9.2?}");
+    };
+    report("ports view", &mut app, &mut term);
+    key(&mut app, KeyCode::Tab);
+    report("connections view", &mut app, &mut term);
+    key(&mut app, KeyCode::Tab);
+    for _ in 0..2 {
+        key(&mut app, KeyCode::Down);
+    }
+    key(&mut app, KeyCode::Enter);
+    report("drill-down (443)", &mut app, &mut term);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('/'));
+    let typing = time(20, || {
+        key(&mut app, KeyCode::Char('4'));
+        key(&mut app, KeyCode::Backspace);
+    }) / 2;
+    println!("filter keystroke (parse + regroup {n}): {typing:.2?}");
+}
