@@ -2,10 +2,11 @@
 //! One file per format; this file holds what they share (row order, labels).
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use crate::analysis::filter::Filter;
-use crate::model::{Owners, PortClass, Snapshot, Socket, TcpState};
+use crate::model::{Owners, PortClass, Proto, Snapshot, Socket, TcpState};
 use crate::source::services::service_name;
 
 pub mod csv;
@@ -61,16 +62,50 @@ pub fn state_rank(state: TcpState) -> u8 {
     }
 }
 
-/// The service name of the local port, unless numeric output was asked for.
-pub fn local_service(socket: &Socket, opts: Options) -> Option<&'static str> {
-    if opts.numeric {
-        None
-    } else {
-        service_name(socket.local.port(), socket.proto)
+/// Which side of a connection a socket is on, for naming its service: the local ports
+/// that have a listener, computed once per snapshot.
+pub struct Sides {
+    listening: HashSet<(Proto, u16)>,
+}
+
+impl Sides {
+    pub fn new(snapshot: &Snapshot) -> Sides {
+        Sides {
+            listening: snapshot
+                .sockets
+                .iter()
+                .filter(|s| s.is_listening())
+                .map(|s| (s.proto, s.local.port()))
+                .collect(),
+        }
+    }
+
+    /// A client socket: connected, no listener on its local port, and that port in the
+    /// kernel's ephemeral range. Its local port's registry name is noise (32768 is not
+    /// "filenet-tms"); the peer's port names the service.
+    pub fn is_client(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
+        let port = socket.local.port();
+        socket.remote.port() != 0
+            && !self.listening.contains(&(socket.proto, port))
+            && snapshot.is_ephemeral(port)
+    }
+
+    /// The service name of the local port; `None` for a client socket or with `-n`.
+    pub fn local_service(
+        &self,
+        snapshot: &Snapshot,
+        socket: &Socket,
+        opts: Options,
+    ) -> Option<&'static str> {
+        if opts.numeric || self.is_client(snapshot, socket) {
+            None
+        } else {
+            service_name(socket.local.port(), socket.proto)
+        }
     }
 }
 
-/// For a client socket whose local port has no name: the service of the peer's port.
+/// The service name of the peer's port (`None` with `-n` or without a peer).
 pub fn remote_service(socket: &Socket, opts: Options) -> Option<&'static str> {
     if opts.numeric || socket.remote.port() == 0 {
         None
@@ -124,11 +159,9 @@ pub fn state_label(socket: &Socket) -> &'static str {
     socket.state.ss_name()
 }
 
-/// `ip:port` as `ss` prints it: IPv6 in brackets, `*` for an unspecified address and port 0.
+/// `ip:port` as `ss` prints it: IPv6 in brackets, `*` for port 0.
 pub fn endpoint(addr: std::net::SocketAddr) -> String {
-    let host = if addr.ip().is_unspecified() {
-        "*".to_string()
-    } else if addr.is_ipv6() {
+    let host = if addr.is_ipv6() {
         format!("[{}]", addr.ip())
     } else {
         addr.ip().to_string()

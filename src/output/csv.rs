@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::analysis::filter::Filter;
 use crate::model::{PortClass, Snapshot};
 use crate::output::json::attribution;
-use crate::output::{Options, local_service, ordered};
+use crate::output::{Options, Sides, ordered};
 
 #[derive(Serialize)]
 struct Row<'a> {
@@ -40,6 +40,7 @@ pub fn write_sockets(
     opts: Options,
     header: bool,
 ) -> io::Result<()> {
+    let sides = Sides::new(snapshot);
     let time = humantime::format_rfc3339_millis(snapshot.taken_at).to_string();
     let mut out = csv::WriterBuilder::new()
         .has_headers(header)
@@ -66,7 +67,7 @@ pub fn write_sockets(
             pids: join(&|p| p.pid.to_string()),
             processes: join(&|p| p.name.clone()),
             attribution: attribution(s.owners),
-            service: local_service(s, opts),
+            service: sides.local_service(snapshot, s, opts),
             port_class: PortClass::of(s.local.port()).name(),
         })
         .map_err(io::Error::other)?;

@@ -9,7 +9,7 @@ use serde::ser::{SerializeSeq, Serializer};
 
 use crate::analysis::filter::Filter;
 use crate::model::{Coverage, Owners, PortClass, Snapshot, Socket, Unattributed};
-use crate::output::{Options, local_service, ordered, remote_service};
+use crate::output::{Options, Sides, ordered, remote_service};
 
 #[derive(Serialize)]
 struct SnapshotJson<T: Serialize> {
@@ -54,6 +54,7 @@ struct SocketsBody<'a> {
 /// Serializes the filtered, ordered sockets without building an intermediate list.
 struct SocketList<'a> {
     snapshot: &'a Snapshot,
+    sides: Sides,
     order: Vec<u32>,
     opts: Options,
 }
@@ -63,7 +64,7 @@ impl Serialize for SocketList<'_> {
         let mut seq = ser.serialize_seq(Some(self.order.len()))?;
         for &i in &self.order {
             let s = &self.snapshot.sockets[i as usize];
-            seq.serialize_element(&SocketJson::new(self.snapshot, s, self.opts))?;
+            seq.serialize_element(&SocketJson::new(self.snapshot, &self.sides, s, self.opts))?;
         }
         seq.end()
     }
@@ -92,7 +93,7 @@ struct SocketJson<'a> {
 }
 
 impl<'a> SocketJson<'a> {
-    fn new(snapshot: &'a Snapshot, s: &'a Socket, opts: Options) -> SocketJson<'a> {
+    fn new(snapshot: &'a Snapshot, sides: &Sides, s: &'a Socket, opts: Options) -> SocketJson<'a> {
         SocketJson {
             proto: s.proto.name(),
             family: s.family.name(),
@@ -110,7 +111,7 @@ impl<'a> SocketJson<'a> {
                 socket: s,
             },
             attribution: attribution(s.owners),
-            service: local_service(s, opts),
+            service: sides.local_service(snapshot, s, opts),
             remote_service: remote_service(s, opts),
             port_class: PortClass::of(s.local.port()).name(),
             ephemeral: snapshot.is_ephemeral(s.local.port()),
@@ -179,6 +180,7 @@ pub fn write_sockets(
     let body = SocketsBody {
         sockets: SocketList {
             snapshot,
+            sides: Sides::new(snapshot),
             order: ordered(snapshot, filter),
             opts,
         },

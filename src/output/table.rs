@@ -5,8 +5,7 @@ use std::io::{self, Write};
 use crate::analysis::filter::Filter;
 use crate::model::Snapshot;
 use crate::output::{
-    Options, class_label, endpoint, local_service, ordered, owners_label, remote_service,
-    state_label,
+    Options, Sides, class_label, endpoint, ordered, owners_label, remote_service, state_label,
 };
 
 const HEADERS: [&str; 9] = [
@@ -22,14 +21,17 @@ pub fn write_sockets(
     filter: &Filter,
     opts: Options,
 ) -> io::Result<()> {
+    let sides = Sides::new(snapshot);
     let rows: Vec<[String; 9]> = ordered(snapshot, filter)
         .into_iter()
         .map(|i| {
             let s = &snapshot.sockets[i as usize];
-            let service = match (local_service(s, opts), remote_service(s, opts)) {
-                (Some(name), _) => name.to_string(),
-                (None, Some(peer)) if !s.is_listening() => format!("->{peer}"),
-                _ => "-".to_string(),
+            let service = match sides.local_service(snapshot, s, opts) {
+                Some(name) => name.to_string(),
+                None if sides.is_client(snapshot, s) => {
+                    remote_service(s, opts).map_or_else(|| "-".to_string(), |p| format!("->{p}"))
+                }
+                None => "-".to_string(),
             };
             [
                 s.proto.name().to_string(),
