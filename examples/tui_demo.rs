@@ -5,7 +5,10 @@ use portside::source::sampler::SamplerConfig;
 use portside::tui::{TuiConfig, run_with, synthetic::SyntheticSource};
 
 fn main() -> anyhow::Result<()> {
-    let n = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(300);
+    let n = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(300);
     let filter = std::env::args().nth(2).unwrap_or_default();
     run_with(
         TuiConfig {

@@ -26,8 +26,11 @@ fn time<T>(runs: u32, mut f: impl FnMut() -> T) -> Duration {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
-    let (w, h) = (200, 60);
+    let sockets: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let (width, height) = (200, 60);
     let options = AppOptions {
         interval: Duration::from_secs(1),
         host: portside::source::sysctl::HostInfo::default(),
@@ -35,16 +38,21 @@ fn main() {
         theme: Theme::new(true),
         filter_text: String::new(),
         parse_filter,
-        area: Rect::new(0, 0, w, h),
+        area: Rect::new(0, 0, width, height),
     };
     let mut app = App::new(options, Instant::now()).unwrap();
-    let snaps: Vec<_> = (0..6).map(|seed| synthetic::snapshot(n, seed)).collect();
-    println!("{} sockets per snapshot, {w}x{h} screen", snaps[0].sockets.len());
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    let mut i = 0;
+    let snaps: Vec<_> = (0..6)
+        .map(|seed| synthetic::snapshot(sockets, seed))
+        .collect();
+    println!(
+        "{} sockets per snapshot, {width}x{height} screen",
+        snaps[0].sockets.len()
+    );
+    let mut term = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let mut tick = 0;
     let mut per_snapshot = |app: &mut App| {
-        i += 1;
-        let snap = snaps[i % snaps.len()].clone();
+        tick += 1;
+        let snap = snaps[tick % snaps.len()].clone();
         let t = Instant::now();
         app.update(Event::Snapshot(Box::new(snap)), Instant::now());
         app.sync();
@@ -53,7 +61,9 @@ fn main() {
     let mut report = |name: &str, app: &mut App, term: &mut Terminal<TestBackend>| {
         let sample = (0..5).map(|_| per_snapshot(app)).min().unwrap();
         let frame = time(50, || term.draw(|f| render::render(f, app)).map(|_| ()));
-        println!("{name:<22} new snapshot (apply + derive): {sample:>9.2?}   frame (build + render): {frame:>9.2?}");
+        println!(
+            "{name:<22} new snapshot (apply + derive): {sample:>9.2?}   frame (build + render): {frame:>9.2?}"
+        );
     };
     report("ports view", &mut app, &mut term);
     key(&mut app, KeyCode::Tab);
@@ -70,5 +80,5 @@ fn main() {
         key(&mut app, KeyCode::Char('4'));
         key(&mut app, KeyCode::Backspace);
     }) / 2;
-    println!("filter keystroke (parse + regroup {n}): {typing:.2?}");
+    println!("filter keystroke (parse + regroup {sockets}): {typing:.2?}");
 }

@@ -25,6 +25,7 @@ pub mod sampler_thread;
 #[cfg(test)]
 mod screen_tests;
 mod seen;
+mod service;
 mod sort;
 pub mod synthetic;
 pub mod terminal;
@@ -39,8 +40,8 @@ use anyhow::Context;
 use ratatui::layout::Rect;
 
 use crate::analysis::filter::{Filter, FilterError, Lookups};
-use crate::source::{services, sysctl};
 use crate::source::sampler::SamplerConfig;
+use crate::source::{services, sysctl};
 use app::{App, AppOptions, QuitReason};
 use event::{Cancel, Event, SignalForwarder};
 use sampler_thread::{KernelSource, SnapshotSource};
@@ -77,14 +78,20 @@ pub fn run(config: TuiConfig) -> anyhow::Result<()> {
 /// [`run`] with another snapshot source (a synthetic one in demos); `config.sampler` only
 /// locates `/proc` for the host name.
 pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Result<()> {
-    let interval = config.interval.max(MIN_INTERVAL);
+    let TuiConfig {
+        sampler,
+        interval,
+        filter,
+        numeric,
+    } = config;
+    let interval = interval.max(MIN_INTERVAL);
     let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;
     let options = AppOptions {
         interval,
-        host: sysctl::host_info(&config.sampler.proc_root),
-        numeric: config.numeric,
+        host: sysctl::host_info(&sampler.proc_root),
+        numeric,
         theme: Theme::from_env(),
-        filter_text: config.filter.clone(),
+        filter_text: filter,
         parse_filter,
         area: Rect::new(0, 0, width, height),
     };
@@ -111,14 +118,20 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
     restored?;
     match app.quit_reason() {
         Some(QuitReason::Signal(sig)) => Err(Terminated(*sig).into()),
-        Some(QuitReason::InputFailed(e)) => Err(anyhow::anyhow!("reading the terminal failed: {e}")),
+        Some(QuitReason::InputFailed(e)) => {
+            Err(anyhow::anyhow!("reading the terminal failed: {e}"))
+        }
         Some(QuitReason::Key) | None => Ok(()),
     }
 }
 
 /// Draws, waits for an event, folds in every event already queued (one redraw per burst
 /// of wheel events or snapshots), until the app wants to quit.
-fn event_loop(term: &mut terminal::Term, app: &mut App, rx: &Receiver<Event>) -> anyhow::Result<()> {
+fn event_loop(
+    term: &mut terminal::Term,
+    app: &mut App,
+    rx: &Receiver<Event>,
+) -> anyhow::Result<()> {
     loop {
         app.sync();
         term.draw(|frame| render::render(frame, app))?;
@@ -155,4 +168,3 @@ pub fn parse_filter(expr: &str) -> Result<Filter, FilterError> {
         },
     )
 }
-

@@ -77,7 +77,7 @@ fn family_index(family: Family) -> usize {
 /// 100k sockets every second does not reallocate them.
 #[derive(Debug, Default)]
 pub struct Grouper {
-    /// Group of each (protocol, port). foldhash: SipHash would double the cost of a
+    /// Group of each (protocol, port). foldhash: `SipHash` would double the cost of a
     /// 100k-socket regroup.
     index: HashMap<(Proto, u16), usize>,
     /// (group, owner set) pairs already merged, so each owner set is expanded once per group.
@@ -190,7 +190,11 @@ mod tests {
         let local: SocketAddr = local.parse().unwrap();
         Socket {
             proto,
-            family: if local.is_ipv4() { Family::V4 } else { Family::V6 },
+            family: if local.is_ipv4() {
+                Family::V4
+            } else {
+                Family::V6
+            },
             state,
             local,
             remote: remote.parse().unwrap(),
@@ -215,22 +219,74 @@ mod tests {
 
     fn snapshot() -> Snapshot {
         let mut s = Snapshot::empty();
-        s.processes = vec![process(10, "nginx"), process(11, "nginx"), process(20, "curl")];
+        s.processes = vec![
+            process(10, "nginx"),
+            process(11, "nginx"),
+            process(20, "curl"),
+        ];
         s.owner_sets = vec![vec![0, 1].into(), vec![2].into(), vec![1].into()];
-        let mut l4 = sock(Proto::Tcp, TcpState::Listen, "0.0.0.0:80", "0.0.0.0:0", Owners::Known(0));
+        let mut l4 = sock(
+            Proto::Tcp,
+            TcpState::Listen,
+            "0.0.0.0:80",
+            "0.0.0.0:0",
+            Owners::Known(0),
+        );
         l4.recv_q = 2;
         l4.send_q = 511;
-        let mut l6 = sock(Proto::Tcp, TcpState::Listen, "[::]:80", "[::]:0", Owners::Known(2));
+        let mut l6 = sock(
+            Proto::Tcp,
+            TcpState::Listen,
+            "[::]:80",
+            "[::]:0",
+            Owners::Known(2),
+        );
         l6.send_q = 511;
         s.sockets = vec![
             l4,
             l6,
-            sock(Proto::Tcp, TcpState::Established, "10.0.0.1:80", "10.0.0.9:5000", Owners::Known(0)),
-            sock(Proto::Tcp, TcpState::Established, "10.0.0.1:80", "10.0.0.9:5001", Owners::Known(0)),
-            sock(Proto::Tcp, TcpState::TimeWait, "10.0.0.1:80", "10.0.0.9:5002", Owners::Inferred(0)),
-            sock(Proto::Tcp, TcpState::Established, "10.0.0.9:5000", "10.0.0.1:80", Owners::Known(1)),
-            sock(Proto::Udp, TcpState::Close, "0.0.0.0:80", "0.0.0.0:0", Owners::None(Unattributed::NotFound)),
-            sock(Proto::Tcp, TcpState::TimeWait, "10.0.0.9:5003", "10.0.0.1:443", Owners::None(Unattributed::NoInode)),
+            sock(
+                Proto::Tcp,
+                TcpState::Established,
+                "10.0.0.1:80",
+                "10.0.0.9:5000",
+                Owners::Known(0),
+            ),
+            sock(
+                Proto::Tcp,
+                TcpState::Established,
+                "10.0.0.1:80",
+                "10.0.0.9:5001",
+                Owners::Known(0),
+            ),
+            sock(
+                Proto::Tcp,
+                TcpState::TimeWait,
+                "10.0.0.1:80",
+                "10.0.0.9:5002",
+                Owners::Inferred(0),
+            ),
+            sock(
+                Proto::Tcp,
+                TcpState::Established,
+                "10.0.0.9:5000",
+                "10.0.0.1:80",
+                Owners::Known(1),
+            ),
+            sock(
+                Proto::Udp,
+                TcpState::Close,
+                "0.0.0.0:80",
+                "0.0.0.0:0",
+                Owners::None(Unattributed::NotFound),
+            ),
+            sock(
+                Proto::Tcp,
+                TcpState::TimeWait,
+                "10.0.0.9:5003",
+                "10.0.0.1:443",
+                Owners::None(Unattributed::NoInode),
+            ),
         ];
         s
     }
@@ -238,7 +294,10 @@ mod tests {
     #[test]
     fn groups_by_proto_and_port_merging_families() {
         let groups = group(&snapshot(), &Filter::default());
-        let keys: Vec<_> = groups.iter().map(|g| (g.proto, g.port, g.listening)).collect();
+        let keys: Vec<_> = groups
+            .iter()
+            .map(|g| (g.proto, g.port, g.listening))
+            .collect();
         assert_eq!(
             keys,
             vec![

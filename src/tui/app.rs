@@ -20,7 +20,8 @@ use crate::tui::keys::{Action, KeyMap, Mode};
 use crate::tui::layout::{self, Regions};
 use crate::tui::nav::Nav;
 use crate::tui::seen::SeenMap;
-use crate::tui::sort::{self, GroupColumn, Sort, SocketColumn};
+use crate::tui::service::Listening;
+use crate::tui::sort::{self, GroupColumn, SocketColumn, Sort};
 use crate::tui::theme::Theme;
 
 pub use tables::SockKey;
@@ -112,6 +113,8 @@ pub struct App {
     held: Option<(Box<Snapshot>, Instant)>,
     pub(crate) held_count: u32,
     pub(crate) seen: SeenMap,
+    /// Local ports with a listener in the snapshot on screen (names client sockets' services).
+    pub(crate) listening: Listening,
     /// The time of the last event: ages on screen are measured to it.
     pub(crate) now: Instant,
     pub(crate) last_error: Option<String>,
@@ -161,6 +164,7 @@ impl App {
             held: None,
             held_count: 0,
             seen: SeenMap::default(),
+            listening: Listening::default(),
             now,
             last_error: None,
             area: options.area,
@@ -225,7 +229,11 @@ impl App {
             None => 0,
             Some(e) => {
                 let len = e.to_string().chars().count();
-                if len > usize::from(width.max(1)) { 2 } else { 1 }
+                if len > usize::from(width.max(1)) {
+                    2
+                } else {
+                    1
+                }
             }
         }
     }
@@ -237,7 +245,8 @@ impl App {
 
     /// Rows that fit in the table.
     fn page(&self) -> usize {
-        self.regions().map_or(1, |r| usize::from(r.rows.height).max(1))
+        self.regions()
+            .map_or(1, |r| usize::from(r.rows.height).max(1))
     }
 
     /// Folds one event in, at time `now`.
@@ -288,7 +297,9 @@ impl App {
             Action::PageUp => self.move_selection(|nav, len| nav.move_by(-page_step, len, page)),
             Action::PageDown => self.move_selection(|nav, len| nav.move_by(page_step, len, page)),
             Action::Top => self.move_selection(|nav, len| nav.select(0, len, page)),
-            Action::Bottom => self.move_selection(|nav, len| nav.select(len.saturating_sub(1), len, page)),
+            Action::Bottom => {
+                self.move_selection(|nav, len| nav.select(len.saturating_sub(1), len, page))
+            }
             Action::ClickRow(y) => self.click(y, page),
             Action::DrillDown => self.drill_down(),
             Action::Back => self.drill = None,
@@ -299,7 +310,9 @@ impl App {
                     View::Connections => View::Ports,
                 };
             }
-            Action::CycleSort | Action::ReverseSort => self.change_sort(action == Action::CycleSort),
+            Action::CycleSort | Action::ReverseSort => {
+                self.change_sort(action == Action::CycleSort)
+            }
             Action::OpenFilter => {
                 self.prompt = Some(Prompt {
                     input: LineInput::new(&self.filter_text),
@@ -356,6 +369,7 @@ impl App {
 
     fn apply_snapshot(&mut self, snapshot: Box<Snapshot>, arrived: Instant) {
         self.seen.update(&snapshot, arrived);
+        self.listening = Listening::of(&snapshot);
         self.snapshot = snapshot;
         self.has_sample = true;
         self.state_totals = [0; TcpState::COUNT];
@@ -439,7 +453,10 @@ impl App {
             return;
         }
         let target = match self.view {
-            View::Ports => self.groups.get(self.ports_nav.selected).map(|g| (g.proto, g.port)),
+            View::Ports => self
+                .groups
+                .get(self.ports_nav.selected)
+                .map(|g| (g.proto, g.port)),
             View::Connections => self
                 .conn_rows
                 .get(self.conns_nav.selected)

@@ -12,7 +12,8 @@ use crate::tui::format;
 use crate::tui::grid::{self, Align, Cell, Column};
 use crate::tui::layout::Regions;
 use crate::tui::render;
-use crate::tui::sort::{self, SocketColumn};
+use crate::tui::service::Service;
+use crate::tui::sort::SocketColumn;
 use crate::tui::theme::{Theme, state_label};
 
 /// Narrowest process column before addresses are cut.
@@ -43,9 +44,17 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App) {
         return;
     }
     for ((y, i), s) in (r.rows.y..).zip(window).zip(visible) {
-        let cells = cells(s, &app.snapshot, app.numeric, theme);
+        let cells = cells(app, s);
         let line = Rect::new(r.rows.x, y, r.rows.width, 1);
-        grid::draw_row(buf, line, &columns, &xs, &cells, i == app.conns_nav.selected, theme);
+        grid::draw_row(
+            buf,
+            line,
+            &columns,
+            &xs,
+            &cells,
+            i == app.conns_nav.selected,
+            theme,
+        );
     }
 }
 
@@ -78,17 +87,30 @@ fn columns(app: &App, width: u16, visible: &[&Socket]) -> Vec<Column> {
         col(SocketColumn::State, Constraint::Length(7), Align::Left),
         col(SocketColumn::RecvQ, Constraint::Length(6), Align::Right),
         col(SocketColumn::SendQ, Constraint::Length(6), Align::Right),
-        col(SocketColumn::Local, Constraint::Length(local_w), Align::LeftKeepEnd),
-        col(SocketColumn::Peer, Constraint::Length(peer_w), Align::LeftKeepEnd),
+        col(
+            SocketColumn::Local,
+            Constraint::Length(local_w),
+            Align::LeftKeepEnd,
+        ),
+        col(
+            SocketColumn::Peer,
+            Constraint::Length(peer_w),
+            Align::LeftKeepEnd,
+        ),
     ];
     if !app.numeric {
-        columns.push(col(SocketColumn::Service, Constraint::Length(10), Align::Left));
+        columns.push(col(
+            SocketColumn::Service,
+            Constraint::Length(10),
+            Align::Left,
+        ));
     }
     columns.push(col(SocketColumn::Process, Constraint::Fill(1), Align::Left));
     columns
 }
 
-fn cells(s: &Socket, snap: &Snapshot, numeric: bool, theme: Theme) -> Vec<Cell> {
+fn cells(app: &App, s: &Socket) -> Vec<Cell> {
+    let (snap, theme) = (&app.snapshot, app.theme);
     let mut cells = vec![
         Cell::new(s.proto.name(), Style::new()),
         Cell::new(state_label(s.state), theme.state(s.state)),
@@ -97,9 +119,10 @@ fn cells(s: &Socket, snap: &Snapshot, numeric: bool, theme: Theme) -> Vec<Cell> 
         Cell::new(format::addr(s.local), Style::new()),
         Cell::new(format::addr(s.remote), Style::new()),
     ];
-    if !numeric {
-        cells.push(match sort::socket_service(s, snap) {
-            Some(name) => Cell::new(name, Style::new()),
+    if !app.numeric {
+        cells.push(match app.listening.service(snap, s) {
+            Some(Service { name, peer: false }) => Cell::new(name, Style::new()),
+            Some(Service { name, peer: true }) => Cell::new(format!("->{name}"), theme.dim()),
             None => Cell::new("-", theme.dim()),
         });
     }
@@ -115,6 +138,10 @@ pub fn queue_style(n: u32, theme: Theme) -> Style {
 /// The owner cell; unattributed sockets dim.
 pub fn owner_cell(s: &Socket, snap: &Snapshot, theme: Theme) -> Cell {
     let label = format::socket_owner(s, snap);
-    let style = if label == "-" || label == "?" { theme.dim() } else { Style::new() };
+    let style = if label == "-" || label == "?" {
+        theme.dim()
+    } else {
+        Style::new()
+    };
     Cell::new(label, style)
 }

@@ -41,16 +41,35 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App, drill: &Drill) {
     let buf = frame.buffer_mut();
     grid::draw_header(buf, r.columns, &columns, &xs, theme);
     if drill.rows.is_empty() {
-        grid::draw_empty(buf, r.rows, "no sockets on this port match the filter", theme);
+        grid::draw_empty(
+            buf,
+            r.rows,
+            "no sockets on this port match the filter",
+            theme,
+        );
         return;
     }
-    let window = drill.nav.window(drill.rows.len(), usize::from(r.rows.height));
+    let window = drill
+        .nav
+        .window(drill.rows.len(), usize::from(r.rows.height));
     for (y, i) in (r.rows.y..).zip(window) {
-        let Some(s) = drill.rows.get(i).and_then(|&n| app.snapshot.sockets.get(n as usize)) else {
+        let Some(s) = drill
+            .rows
+            .get(i)
+            .and_then(|&n| app.snapshot.sockets.get(n as usize))
+        else {
             continue;
         };
         let line = Rect::new(r.rows.x, y, r.rows.width, 1);
-        grid::draw_row(buf, line, &columns, &xs, &cells(app, s), i == drill.nav.selected, theme);
+        grid::draw_row(
+            buf,
+            line,
+            &columns,
+            &xs,
+            &cells(app, s),
+            i == drill.nav.selected,
+            theme,
+        );
     }
 }
 
@@ -83,9 +102,16 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
     if g.listening {
         let addrs: Vec<String> = g.listen_addrs.iter().map(ToString::to_string).collect();
         spans.push(Span::raw(" · listening on "));
-        spans.push(Span::styled(addrs.join(", "), theme.state(TcpState::Listen)));
+        spans.push(Span::styled(
+            addrs.join(", "),
+            theme.state(TcpState::Listen),
+        ));
         if g.backlog > 0 {
-            let style = if g.accept_queue > 0 { theme.warning() } else { Style::new() };
+            let style = if g.accept_queue > 0 {
+                theme.warning()
+            } else {
+                Style::new()
+            };
             spans.push(Span::styled(
                 format!(" · accept queue {}/{}", g.accept_queue, g.backlog),
                 style,
@@ -104,7 +130,10 @@ fn cells(app: &App, s: &Socket) -> Vec<Cell> {
     let seen = match app.seen.get(s) {
         Some(seen) => {
             let plus = if seen.at_start { "+" } else { "" };
-            Cell::new(format!("{}{plus}", format::duration(seen.age(app.now))), Style::new())
+            Cell::new(
+                format!("{}{plus}", format::duration(seen.age(app.now))),
+                Style::new(),
+            )
         }
         None => Cell::new("-", theme.dim()),
     };

@@ -82,18 +82,19 @@ pub fn spawn_input(tx: Sender<Event>, cancel: Cancel) -> io::Result<JoinHandle<(
 fn read_input(tx: &Sender<Event>, cancel: &Cancel) {
     let mut last_tick = Instant::now();
     while !cancel.is_cancelled() {
-        let event = match event::poll(INPUT_POLL).and_then(|ready| ready.then(event::read).transpose()) {
-            Ok(Some(ev)) => Event::Input(ev),
-            Ok(None) if last_tick.elapsed() >= TICK => {
-                last_tick = Instant::now();
-                Event::Tick
-            }
-            Ok(None) => continue,
-            Err(e) => {
-                let _ = tx.send(Event::InputFailed(e.to_string()));
-                return;
-            }
-        };
+        let event =
+            match event::poll(INPUT_POLL).and_then(|ready| ready.then(event::read).transpose()) {
+                Ok(Some(ev)) => Event::Input(ev),
+                Ok(None) if last_tick.elapsed() >= TICK => {
+                    last_tick = Instant::now();
+                    Event::Tick
+                }
+                Ok(None) => continue,
+                Err(e) => {
+                    let _ = tx.send(Event::InputFailed(e.to_string()));
+                    return;
+                }
+            };
         if tx.send(event).is_err() {
             return;
         }
@@ -112,13 +113,15 @@ impl SignalForwarder {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
         let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])?;
         let handle = signals.handle();
-        let thread = thread::Builder::new().name("signals".into()).spawn(move || {
-            for sig in signals.forever() {
-                if tx.send(Event::Signal(sig)).is_err() {
-                    return;
+        let thread = thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    if tx.send(Event::Signal(sig)).is_err() {
+                        return;
+                    }
                 }
-            }
-        })?;
+            })?;
         Ok(SignalForwarder {
             handle,
             thread: Some(thread),

@@ -121,7 +121,10 @@ pub fn group_owners<'a>(processes: impl Iterator<Item = &'a Process>) -> String 
 }
 
 /// The processes of a list of indexes into `snapshot.processes`.
-pub fn processes<'a>(snapshot: &'a Snapshot, indexes: &'a [u32]) -> impl Iterator<Item = &'a Process> {
+pub fn processes<'a>(
+    snapshot: &'a Snapshot,
+    indexes: &'a [u32],
+) -> impl Iterator<Item = &'a Process> {
     indexes
         .iter()
         .filter_map(|&i| snapshot.processes.get(i as usize).map(|p| &**p))

@@ -85,9 +85,25 @@ pub fn draw_header(buf: &mut Buffer, area: Rect, columns: &[Column], xs: &[Rect]
 }
 
 /// Writes one row on `area`'s line; the selected row is highlighted across the width.
-pub fn draw_row(buf: &mut Buffer, area: Rect, columns: &[Column], xs: &[Rect], cells: &[Cell], selected: bool, theme: Theme) {
+pub fn draw_row(
+    buf: &mut Buffer,
+    area: Rect,
+    columns: &[Column],
+    xs: &[Rect],
+    cells: &[Cell],
+    selected: bool,
+    theme: Theme,
+) {
     for ((col, x), cell) in columns.iter().zip(xs).zip(cells) {
-        put(buf, area.x + x.x, area.y, x.width, &cell.text, col.align, cell.style);
+        put(
+            buf,
+            area.x + x.x,
+            area.y,
+            x.width,
+            &cell.text,
+            col.align,
+            cell.style,
+        );
     }
     if selected {
         buf.set_style(area, theme.selected());
@@ -160,7 +176,15 @@ mod tests {
             Cell::new("42", Style::new()),
             Cell::new("10.0.0.1:443", Style::new()),
         ];
-        draw_row(&mut buf, Rect::new(0, 1, 20, 1), &cols, &xs, &cells, false, theme);
+        draw_row(
+            &mut buf,
+            Rect::new(0, 1, 20, 1),
+            &cols,
+            &xs,
+            &cells,
+            false,
+            theme,
+        );
         let line: String = (0..20).map(|x| buf[(x, 1)].symbol().to_string()).collect();
         assert_eq!(line, "abc…    42 …1:443   ");
         let header: String = (0..20).map(|x| buf[(x, 0)].symbol().to_string()).collect();
@@ -171,7 +195,15 @@ mod tests {
     fn zero_width_columns_are_skipped() {
         let cols = [Column::new("A", Constraint::Length(3), Align::Right)];
         let mut buf = Buffer::empty(Rect::new(0, 0, 1, 1));
-        draw_row(&mut buf, Rect::new(0, 0, 1, 1), &cols, &[Rect::new(0, 0, 0, 1)], &[Cell::new("x", Style::new())], true, Theme::new(true));
+        draw_row(
+            &mut buf,
+            Rect::new(0, 0, 1, 1),
+            &cols,
+            &[Rect::new(0, 0, 0, 1)],
+            &[Cell::new("x", Style::new())],
+            true,
+            Theme::new(true),
+        );
         assert_eq!(buf[(0, 0)].symbol(), " ");
     }
 }

@@ -35,13 +35,33 @@ fn plan(app: &App, width: u16) -> Plan {
         ..Column::new(label, Constraint::Length(width), align)
     };
     let mut columns = vec![
-        column("PROTO", label_width("PROTO", GroupColumn::Proto), Align::Left, Some(GroupColumn::Proto)),
-        column("PORT", label_width("PORT", GroupColumn::Port).max(5), Align::Right, Some(GroupColumn::Port)),
+        column(
+            "PROTO",
+            label_width("PROTO", GroupColumn::Proto),
+            Align::Left,
+            Some(GroupColumn::Proto),
+        ),
+        column(
+            "PORT",
+            label_width("PORT", GroupColumn::Port).max(5),
+            Align::Right,
+            Some(GroupColumn::Port),
+        ),
     ];
     if !app.numeric {
-        columns.push(column("SERVICE", 10, Align::Left, Some(GroupColumn::Service)));
+        columns.push(column(
+            "SERVICE",
+            10,
+            Align::Left,
+            Some(GroupColumn::Service),
+        ));
     }
-    columns.push(column("CLASS", label_width("CLASS", GroupColumn::Class), Align::Left, Some(GroupColumn::Class)));
+    columns.push(column(
+        "CLASS",
+        label_width("CLASS", GroupColumn::Class),
+        Align::Left,
+        Some(GroupColumn::Class),
+    ));
     let total_w = label_width("TOTAL", GroupColumn::Total).max(5);
     // Everything but the state columns: fixed columns, the process column at its
     // narrowest, TOTAL, and one space after each column.
@@ -75,13 +95,30 @@ fn plan(app: &App, width: u16) -> Plan {
         }
     }
     for &s in &states {
-        columns.push(column(state_label(s), state_w(s), Align::Right, Some(GroupColumn::State(s))).style(theme.state(s)));
+        columns.push(
+            column(
+                state_label(s),
+                state_w(s),
+                Align::Right,
+                Some(GroupColumn::State(s)),
+            )
+            .style(theme.state(s)),
+        );
     }
     if !other.is_empty() {
         columns.push(column("OTHER", OTHER_WIDTH, Align::Right, None));
     }
-    columns.push(column("TOTAL", total_w, Align::Right, Some(GroupColumn::Total)));
-    Plan { columns, states, other }
+    columns.push(column(
+        "TOTAL",
+        total_w,
+        Align::Right,
+        Some(GroupColumn::Total),
+    ));
+    Plan {
+        columns,
+        states,
+        other,
+    }
 }
 
 pub fn render(frame: &mut Frame, r: &Regions, app: &App) {
@@ -103,11 +140,21 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App) {
         grid::draw_empty(buf, r.rows, render::empty_message(app), theme);
         return;
     }
-    let window = app.ports_nav.window(app.groups.len(), usize::from(r.rows.height));
+    let window = app
+        .ports_nav
+        .window(app.groups.len(), usize::from(r.rows.height));
     for (y, i) in (r.rows.y..).zip(window) {
         let cells = cells(app, &app.groups[i], &plan);
         let line = Rect::new(r.rows.x, y, r.rows.width, 1);
-        grid::draw_row(buf, line, &plan.columns, &xs, &cells, i == app.ports_nav.selected, theme);
+        grid::draw_row(
+            buf,
+            line,
+            &plan.columns,
+            &xs,
+            &cells,
+            i == app.ports_nav.selected,
+            theme,
+        );
     }
 }
 

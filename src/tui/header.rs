@@ -69,7 +69,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             0 => String::new(),
             n => format!(" ({n} new)"),
         };
-        info.push(Span::styled(format!("PAUSED{held}"), theme.warning().patch(theme.bold())));
+        info.push(Span::styled(
+            format!("PAUSED{held}"),
+            theme.warning().patch(theme.bold()),
+        ));
     }
     let brand = [Span::styled("portside", theme.title()), sep()];
     let brand_w: usize = brand.iter().map(Span::width).sum();
@@ -113,7 +116,11 @@ fn states_spans(app: &App, name: fn(TcpState) -> &'static str) -> Vec<Span<'stat
         if !spans.is_empty() {
             spans.push(Span::raw("  "));
         }
-        let style = if n == 0 { theme.dim() } else { theme.state(state) };
+        let style = if n == 0 {
+            theme.dim()
+        } else {
+            theme.state(state)
+        };
         spans.push(Span::styled(format!("{} ", name(state)), style));
         spans.push(Span::styled(format::count(n), style.patch(theme.bold())));
     }

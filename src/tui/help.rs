@@ -46,14 +46,21 @@ fn lines(theme: Theme) -> Vec<Line<'static>> {
             .filter(|(_, what)| *what != Action::Quit.describe())
             .map(|(k, what)| (k, what.to_string(), Style::new())),
     );
-    prompt.push((String::new(), "e.g. lport:443 state:est,tw !proc:nginx".into(), theme.dim()));
+    prompt.push((
+        String::new(),
+        "e.g. lport:443 state:est,tw !proc:nginx".into(),
+        theme.dim(),
+    ));
     lines.extend(pack(prompt, theme));
     let marks = [
         ("~", "owner inferred"),
         ("?", "owner hidden (not root)"),
         ("-", "no owner"),
         ("5s+", "there since start"),
-        ("wk reg eph dyn", "well-known, registered, ephemeral, dynamic ports"),
+        (
+            "wk reg eph dyn",
+            "well-known, registered, ephemeral, dynamic ports",
+        ),
     ];
     lines.extend(pack(
         marks
@@ -73,7 +80,10 @@ fn pack(items: Vec<(String, String, Style)>, theme: Theme) -> Vec<Line<'static>>
     for (key, what, style) in items {
         let item_w = key.len() + usize::from(!key.is_empty()) + what.chars().count();
         if width > 1 && width + 3 + item_w > INNER_W {
-            lines.push(Line::from(std::mem::replace(&mut line, vec![Span::raw(" ")])));
+            lines.push(Line::from(std::mem::replace(
+                &mut line,
+                vec![Span::raw(" ")],
+            )));
             width = 1;
         }
         if width > 1 {
@@ -96,7 +106,12 @@ fn pack(items: Vec<(String, String, Style)>, theme: Theme) -> Vec<Line<'static>>
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let w = width.min(area.width);
     let h = height.min(area.height);
-    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 #[cfg(test)]

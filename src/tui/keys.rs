@@ -66,7 +66,9 @@ impl Action {
             Action::PromptAccept => "keep",
             Action::PromptCancel => "cancel",
             Action::PromptBackspace | Action::PromptDelete => "erase",
-            Action::PromptLeft | Action::PromptRight | Action::PromptHome | Action::PromptEnd => "move",
+            Action::PromptLeft | Action::PromptRight | Action::PromptHome | Action::PromptEnd => {
+                "move"
+            }
             Action::PromptClear => "clear",
             Action::PromptInsert(_) => "type",
             Action::ScrollUp | Action::ScrollDown => "scroll",
@@ -308,14 +310,19 @@ impl KeyMap {
             Mode::Prompt => &self.prompt,
             Mode::Help => &self.help,
         };
-        table.get(&chord).copied().or_else(|| match (mode, chord.code) {
-            (Mode::Prompt, KeyCode::Char(c))
-                if !chord.mods.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-            {
-                Some(Action::PromptInsert(c))
-            }
-            _ => None,
-        })
+        table
+            .get(&chord)
+            .copied()
+            .or_else(|| match (mode, chord.code) {
+                (Mode::Prompt, KeyCode::Char(c))
+                    if !chord
+                        .mods
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                {
+                    Some(Action::PromptInsert(c))
+                }
+                _ => None,
+            })
     }
 }
 
@@ -354,7 +361,11 @@ mod tests {
         let cases = [
             ("q", KeyCode::Char('q'), KeyModifiers::NONE),
             ("ctrl+c", KeyCode::Char('c'), KeyModifiers::CONTROL),
-            ("ctrl+alt+x", KeyCode::Char('x'), KeyModifiers::CONTROL | KeyModifiers::ALT),
+            (
+                "ctrl+alt+x",
+                KeyCode::Char('x'),
+                KeyModifiers::CONTROL | KeyModifiers::ALT,
+            ),
             ("shift+G", KeyCode::Char('G'), KeyModifiers::NONE),
             ("+", KeyCode::Char('+'), KeyModifiers::NONE),
             ("ctrl++", KeyCode::Char('+'), KeyModifiers::CONTROL),
@@ -398,17 +409,57 @@ mod tests {
         let n = KeyModifiers::NONE;
         let cases = [
             (Mode::Normal, key(KeyCode::Char('q'), n), Some(Action::Quit)),
-            (Mode::Normal, key(KeyCode::Char('c'), KeyModifiers::CONTROL), Some(Action::Quit)),
-            (Mode::Normal, key(KeyCode::Char('?'), KeyModifiers::SHIFT), Some(Action::ToggleHelp)),
-            (Mode::Normal, key(KeyCode::Char('G'), KeyModifiers::SHIFT), Some(Action::Bottom)),
-            (Mode::Normal, key(KeyCode::BackTab, KeyModifiers::SHIFT), Some(Action::SwitchView)),
+            (
+                Mode::Normal,
+                key(KeyCode::Char('c'), KeyModifiers::CONTROL),
+                Some(Action::Quit),
+            ),
+            (
+                Mode::Normal,
+                key(KeyCode::Char('?'), KeyModifiers::SHIFT),
+                Some(Action::ToggleHelp),
+            ),
+            (
+                Mode::Normal,
+                key(KeyCode::Char('G'), KeyModifiers::SHIFT),
+                Some(Action::Bottom),
+            ),
+            (
+                Mode::Normal,
+                key(KeyCode::BackTab, KeyModifiers::SHIFT),
+                Some(Action::SwitchView),
+            ),
             (Mode::Normal, key(KeyCode::Char('x'), n), None),
-            (Mode::Prompt, key(KeyCode::Char('q'), n), Some(Action::PromptInsert('q'))),
-            (Mode::Prompt, key(KeyCode::Char(':'), KeyModifiers::SHIFT), Some(Action::PromptInsert(':'))),
-            (Mode::Prompt, key(KeyCode::Char('c'), KeyModifiers::CONTROL), Some(Action::Quit)),
-            (Mode::Prompt, key(KeyCode::Char('w'), KeyModifiers::CONTROL), None),
-            (Mode::Prompt, key(KeyCode::Esc, n), Some(Action::PromptCancel)),
-            (Mode::Help, key(KeyCode::Char('q'), n), Some(Action::CloseHelp)),
+            (
+                Mode::Prompt,
+                key(KeyCode::Char('q'), n),
+                Some(Action::PromptInsert('q')),
+            ),
+            (
+                Mode::Prompt,
+                key(KeyCode::Char(':'), KeyModifiers::SHIFT),
+                Some(Action::PromptInsert(':')),
+            ),
+            (
+                Mode::Prompt,
+                key(KeyCode::Char('c'), KeyModifiers::CONTROL),
+                Some(Action::Quit),
+            ),
+            (
+                Mode::Prompt,
+                key(KeyCode::Char('w'), KeyModifiers::CONTROL),
+                None,
+            ),
+            (
+                Mode::Prompt,
+                key(KeyCode::Esc, n),
+                Some(Action::PromptCancel),
+            ),
+            (
+                Mode::Help,
+                key(KeyCode::Char('q'), n),
+                Some(Action::CloseHelp),
+            ),
             (Mode::Help, key(KeyCode::Char('j'), n), None),
         ];
         for (mode, ev, want) in cases {
@@ -425,7 +476,10 @@ mod tests {
         assert_eq!(grouped[0], ("q, ctrl+c".to_string(), "quit"));
         assert_eq!(grouped[1], ("up, k, down, j".to_string(), "move up / down"));
         for (_, a) in NORMAL {
-            assert_eq!(grouped.iter().filter(|(_, d)| *d == a.describe()).count(), 1);
+            assert_eq!(
+                grouped.iter().filter(|(_, d)| *d == a.describe()).count(),
+                1
+            );
         }
         assert_eq!(first_key(NORMAL, Action::OpenFilter), Some("/"));
         assert_eq!(first_key(HELP, Action::OpenFilter), None);

@@ -49,30 +49,90 @@ mod tests {
     fn moves_and_scrolls() {
         let mut nav = Nav::default();
         nav.move_by(1, 100, 10);
-        assert_eq!(nav, Nav { selected: 1, offset: 0 });
+        assert_eq!(
+            nav,
+            Nav {
+                selected: 1,
+                offset: 0
+            }
+        );
         nav.move_by(10, 100, 10);
-        assert_eq!(nav, Nav { selected: 11, offset: 2 });
+        assert_eq!(
+            nav,
+            Nav {
+                selected: 11,
+                offset: 2
+            }
+        );
         nav.move_by(-5, 100, 10);
-        assert_eq!(nav, Nav { selected: 6, offset: 2 });
+        assert_eq!(
+            nav,
+            Nav {
+                selected: 6,
+                offset: 2
+            }
+        );
         nav.move_by(-100, 100, 10);
-        assert_eq!(nav, Nav { selected: 0, offset: 0 });
+        assert_eq!(
+            nav,
+            Nav {
+                selected: 0,
+                offset: 0
+            }
+        );
         nav.move_by(1000, 100, 10);
-        assert_eq!(nav, Nav { selected: 99, offset: 90 });
+        assert_eq!(
+            nav,
+            Nav {
+                selected: 99,
+                offset: 90
+            }
+        );
         assert_eq!(nav.window(100, 10), 90..100);
     }
 
     #[test]
     fn shrinking_lists_and_pages_clamp() {
-        let mut nav = Nav { selected: 99, offset: 90 };
+        let mut nav = Nav {
+            selected: 99,
+            offset: 90,
+        };
         nav.clamp(5, 10);
-        assert_eq!(nav, Nav { selected: 4, offset: 0 });
+        assert_eq!(
+            nav,
+            Nav {
+                selected: 4,
+                offset: 0
+            }
+        );
         nav.clamp(0, 10);
-        assert_eq!(nav, Nav { selected: 0, offset: 0 });
+        assert_eq!(
+            nav,
+            Nav {
+                selected: 0,
+                offset: 0
+            }
+        );
         assert_eq!(nav.window(0, 10), 0..0);
-        let mut nav = Nav { selected: 50, offset: 45 };
+        let mut nav = Nav {
+            selected: 50,
+            offset: 45,
+        };
         nav.clamp(100, 3);
-        assert_eq!(nav, Nav { selected: 50, offset: 48 });
+        assert_eq!(
+            nav,
+            Nav {
+                selected: 50,
+                offset: 48
+            }
+        );
         nav.clamp(100, 0);
-        assert_eq!(nav, Nav { selected: 50, offset: 50 });
+        assert_eq!(
+            nav,
+            Nav {
+                selected: 50,
+                offset: 50
+            }
+        );
     }
 }

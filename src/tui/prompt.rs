@@ -33,7 +33,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, prompt: &Prompt) {
     // On the right: what stays applied while the text is invalid, and the keys.
     let mut hint = Vec::new();
     if prompt.error.is_some() {
-        let applied = if app.filter_text.trim().is_empty() { "none" } else { app.filter_text.trim() };
+        let applied = if app.filter_text.trim().is_empty() {
+            "none"
+        } else {
+            app.filter_text.trim()
+        };
         hint.push(Span::styled("applied: ", theme.dim()));
         hint.push(Span::styled(applied.to_string(), theme.bold()));
         hint.push(Span::styled(" · ", theme.dim()));

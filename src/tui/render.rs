@@ -60,7 +60,14 @@ fn too_small(frame: &mut Frame, area: Rect, app: &App) {
 
 /// The title line: `head` (the view tabs, or the drilled port), counts, and the sort on
 /// the right when there is room for it.
-pub fn title(frame: &mut Frame, area: Rect, app: &App, head: Vec<Span<'static>>, stats: Vec<Span<'static>>, sort: &str) {
+pub fn title(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    head: Vec<Span<'static>>,
+    stats: Vec<Span<'static>>,
+    sort: &str,
+) {
     let mut spans = head;
     spans.push(Span::raw("  "));
     spans.extend(stats);
@@ -82,16 +89,19 @@ pub fn title(frame: &mut Frame, area: Rect, app: &App, head: Vec<Span<'static>>,
 /// The view tabs, the current one highlighted.
 pub fn tabs(app: &App) -> Vec<Span<'static>> {
     let theme = app.theme;
-    [(View::Ports, " Ports "), (View::Connections, " Connections ")]
-        .into_iter()
-        .map(|(v, name)| {
-            if v == app.view {
-                Span::styled(name, theme.title().patch(theme.selected()))
-            } else {
-                Span::styled(name, theme.dim())
-            }
-        })
-        .collect()
+    [
+        (View::Ports, " Ports "),
+        (View::Connections, " Connections "),
+    ]
+    .into_iter()
+    .map(|(v, name)| {
+        if v == app.view {
+            Span::styled(name, theme.title().patch(theme.selected()))
+        } else {
+            Span::styled(name, theme.dim())
+        }
+    })
+    .collect()
 }
 
 /// `Some(descending)` when `col` is the sort column.

@@ -125,7 +125,10 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             });
         }
-        assert_eq!(got, ["no netlink", "sampler panicked: decoder bug", "snapshot"]);
+        assert_eq!(
+            got,
+            ["no netlink", "sampler panicked: decoder bug", "snapshot"]
+        );
         cancel.cancel();
         handle.join().unwrap();
     }

@@ -110,7 +110,10 @@ fn not_root_note_and_sample_error() {
     let mut snap = snapshot(40);
     snap.privileged = false;
     let mut app = app_with(snap, 100, 30, "");
-    app.update(Event::SampleError("netlink sock_diag: dump: Connection refused".into()), at(1));
+    app.update(
+        Event::SampleError("netlink sock_diag: dump: Connection refused".into()),
+        at(1),
+    );
     insta::assert_snapshot!(screen(&mut app));
 }
 
@@ -122,7 +125,10 @@ fn waiting_for_the_first_sample_and_paused() {
     let text = screen(&mut app);
     assert!(text.contains("PAUSED (1 new)"), "{text}");
     let mut empty = app_with(snapshot(0), 100, 30, "");
-    empty.update(Event::Snapshot(Box::new(crate::model::Snapshot::empty())), at(1));
+    empty.update(
+        Event::Snapshot(Box::new(crate::model::Snapshot::empty())),
+        at(1),
+    );
     let text = screen(&mut empty);
     assert!(text.contains("no sockets"), "{text}");
 }
@@ -133,7 +139,9 @@ fn one_color_per_state_in_header_columns_and_rows() {
     let term = draw(&mut app);
     let buf = term.backend().buffer();
     let find = |y: u16, text: &str| {
-        let line: String = (0..buf.area.width).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
         line.find(text).map(|x| line[..x].chars().count() as u16)
     };
     let theme = app.theme;

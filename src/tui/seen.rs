@@ -64,25 +64,14 @@ const AT_START: u64 = 1 << 63;
 /// hash must not be predictable) to milliseconds since the map's epoch, so the table
 /// stays small enough for the cache; two connections whose 64-bit hashes collide (about
 /// 1 in 10^9 at 100k sockets) would share an age, nothing worse. The spare map is reused,
-/// so a rebuild does not allocate. Hashing `SocketAddr`s through SipHash into a map of
+/// so a rebuild does not allocate. Hashing `SocketAddr`s through `SipHash` into a map of
 /// full keys took 3x longer.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct SeenMap {
     current: HashMap<u64, u64>,
     next: HashMap<u64, u64>,
     hasher: RandomState,
     epoch: Option<Instant>,
-}
-
-impl Default for SeenMap {
-    fn default() -> Self {
-        SeenMap {
-            current: HashMap::default(),
-            next: HashMap::default(),
-            hasher: RandomState::default(),
-            epoch: None,
-        }
-    }
 }
 
 impl SeenMap {
@@ -95,7 +84,8 @@ impl SeenMap {
     pub fn update(&mut self, snapshot: &Snapshot, now: Instant) {
         let epoch = *self.epoch.get_or_insert(now);
         let at_start = if now == epoch { AT_START } else { 0 };
-        let since = u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX >> 1);
+        let since = u64::try_from(now.saturating_duration_since(epoch).as_millis())
+            .unwrap_or(u64::MAX >> 1);
         let fresh = since | at_start;
         self.next.clear();
         for socket in &snapshot.sockets {
@@ -150,15 +140,27 @@ mod tests {
     #[test]
     fn keys_tell_protocols_families_and_ports_apart() {
         let a = sock("127.0.0.1:80", "127.0.0.1:5000", TcpState::Established);
-        let udp = Socket { proto: Proto::Udp, ..a };
-        let swapped = Socket { local: a.remote, remote: a.local, ..a };
+        let udp = Socket {
+            proto: Proto::Udp,
+            ..a
+        };
+        let swapped = Socket {
+            local: a.remote,
+            remote: a.local,
+            ..a
+        };
         let v6 = Socket {
             family: Family::V6,
             local: "[::ffff:127.0.0.1]:80".parse().unwrap(),
             remote: "[::ffff:127.0.0.1]:5000".parse().unwrap(),
             ..a
         };
-        let keys = [conn_key(&a), conn_key(&udp), conn_key(&swapped), conn_key(&v6)];
+        let keys = [
+            conn_key(&a),
+            conn_key(&udp),
+            conn_key(&swapped),
+            conn_key(&v6),
+        ];
         for (i, k) in keys.iter().enumerate() {
             assert!(!keys[i + 1..].contains(k), "{i}");
         }
@@ -172,11 +174,29 @@ mod tests {
         let b = sock("127.0.0.1:80", "127.0.0.1:5001", TcpState::Established);
         let mut seen = SeenMap::default();
         seen.update(&snap(vec![a]), t0);
-        let closing = Socket { state: TcpState::CloseWait, ..a };
+        let closing = Socket {
+            state: TcpState::CloseWait,
+            ..a
+        };
         seen.update(&snap(vec![closing, b]), t1);
-        assert_eq!(seen.get(&closing), Some(Seen { since: t0, at_start: true }));
-        assert_eq!(seen.get(&b), Some(Seen { since: t1, at_start: false }));
-        assert_eq!(seen.get(&b).unwrap().age(t1 + Duration::from_secs(2)), Duration::from_secs(2));
+        assert_eq!(
+            seen.get(&closing),
+            Some(Seen {
+                since: t0,
+                at_start: true
+            })
+        );
+        assert_eq!(
+            seen.get(&b),
+            Some(Seen {
+                since: t1,
+                at_start: false
+            })
+        );
+        assert_eq!(
+            seen.get(&b).unwrap().age(t1 + Duration::from_secs(2)),
+            Duration::from_secs(2)
+        );
         seen.update(&snap(vec![b]), t1);
         assert_eq!(seen.get(&a), None);
         assert_eq!(seen.len(), 1);

@@ -4,8 +4,8 @@ use std::cmp::Reverse;
 
 use crate::analysis::group::{self, PortGroup};
 use crate::model::{Owners, Snapshot, Socket, TcpState};
-use crate::source::services;
 use crate::tui::seen::SeenMap;
+use crate::tui::service::Listening;
 
 /// A column of the grouped view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +82,10 @@ impl Column for GroupColumn {
 
 impl Column for SocketColumn {
     fn largest_first(self) -> bool {
-        matches!(self, SocketColumn::RecvQ | SocketColumn::SendQ | SocketColumn::Seen)
+        matches!(
+            self,
+            SocketColumn::RecvQ | SocketColumn::SendQ | SocketColumn::Seen
+        )
     }
 }
 
@@ -122,22 +125,11 @@ impl<C: Column> Sort<C> {
     }
 }
 
-/// Service of the port the socket serves, or else of the port it talks to: the local
-/// port's unless that one is unnamed or ephemeral (a client's side), then the peer's.
-pub fn socket_service(socket: &Socket, snapshot: &Snapshot) -> Option<&'static str> {
-    let local = socket.local.port();
-    let local_name = (!snapshot.is_ephemeral(local))
-        .then(|| services::service_name(local, socket.proto))
-        .flatten();
-    local_name.or_else(|| match socket.remote.port() {
-        0 => None,
-        p => services::service_name(p, socket.proto),
-    })
-}
-
 fn first_owner_name<'a>(snapshot: &'a Snapshot, socket: &Socket) -> Option<&'a str> {
     match socket.owners {
-        Owners::Known(_) | Owners::Inferred(_) => snapshot.owners_of(socket).next().map(|p| p.name.as_str()),
+        Owners::Known(_) | Owners::Inferred(_) => {
+            snapshot.owners_of(socket).next().map(|p| p.name.as_str())
+        }
         Owners::None(_) => None,
     }
 }
@@ -172,9 +164,9 @@ pub fn sort_groups(groups: &mut [PortGroup], sort: Sort<GroupColumn>, snapshot: 
 
 fn stable_by<T, K: Ord>(items: &mut [T], desc: bool, key: impl Fn(&T) -> K) {
     if desc {
-        items.sort_by(|a, b| key(b).cmp(&key(a)));
+        items.sort_by_key(|x| Reverse(key(x)));
     } else {
-        items.sort_by(|a, b| key(a).cmp(&key(b)));
+        items.sort_by_key(key);
     }
 }
 
@@ -212,7 +204,12 @@ pub fn default_socket_key(s: &Socket) -> impl Ord + use<> {
 
 /// Default order of a drill-down: listeners first, then by state and peer.
 pub fn drill_socket_key(s: &Socket) -> impl Ord + use<> {
-    (!s.is_listening(), s.state, ip_order(s.remote.ip()), s.remote.port())
+    (
+        !s.is_listening(),
+        s.state,
+        ip_order(s.remote.ip()),
+        s.remote.port(),
+    )
 }
 
 /// Sorts socket indexes (into `snapshot.sockets`, which `rows` must come from). Ties go
@@ -225,6 +222,7 @@ pub fn sort_sockets<K: Ord>(
     default: fn(&Socket) -> K,
     snapshot: &Snapshot,
     seen: &SeenMap,
+    listening: &Listening,
 ) {
     let sock = |i: u32| &snapshot.sockets[i as usize];
     let desc = sort.descending();
@@ -234,10 +232,14 @@ pub fn sort_sockets<K: Ord>(
         Some(SocketColumn::State) => cheap_by(rows, desc, |i| sock(i).state),
         Some(SocketColumn::RecvQ) => cheap_by(rows, desc, |i| sock(i).recv_q),
         Some(SocketColumn::SendQ) => cheap_by(rows, desc, |i| sock(i).send_q),
-        Some(SocketColumn::Local) => cheap_by(rows, desc, |i| (ip_order(sock(i).local.ip()), sock(i).local.port())),
-        Some(SocketColumn::Peer) => cheap_by(rows, desc, |i| (ip_order(sock(i).remote.ip()), sock(i).remote.port())),
+        Some(SocketColumn::Local) => cheap_by(rows, desc, |i| {
+            (ip_order(sock(i).local.ip()), sock(i).local.port())
+        }),
+        Some(SocketColumn::Peer) => cheap_by(rows, desc, |i| {
+            (ip_order(sock(i).remote.ip()), sock(i).remote.port())
+        }),
         Some(SocketColumn::Service) => cached_by(rows, desc, |i| {
-            let s = socket_service(sock(i), snapshot);
+            let s = listening.service(snapshot, sock(i)).map(|s| s.name);
             (s.is_none(), s)
         }),
         Some(SocketColumn::Process) => cached_by(rows, desc, |i| {

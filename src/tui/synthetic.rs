@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::model::{
-    Coverage, Family, Owners, Process, Proto, Snapshot, Socket, SourceKind, TcpState,
-    Unattributed,
+    Coverage, Family, Owners, Process, Proto, Snapshot, Socket, SourceKind, TcpState, Unattributed,
 };
 use crate::tui::sampler_thread::SnapshotSource;
 
@@ -48,10 +47,20 @@ fn v6(ip: Ipv6Addr, port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V6(ip), port)
 }
 
-fn socket(proto: Proto, state: TcpState, local: SocketAddr, remote: SocketAddr, owners: Owners) -> Socket {
+fn socket(
+    proto: Proto,
+    state: TcpState,
+    local: SocketAddr,
+    remote: SocketAddr,
+    owners: Owners,
+) -> Socket {
     Socket {
         proto,
-        family: if local.is_ipv4() { Family::V4 } else { Family::V6 },
+        family: if local.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        },
         state,
         local,
         remote,
@@ -78,14 +87,62 @@ pub fn snapshot(connections: usize, seed: u64) -> Snapshot {
     let any4 = v4([0, 0, 0, 0], 0);
     let any6 = v6(Ipv6Addr::UNSPECIFIED, 0);
     let mut sockets = vec![
-        socket(Proto::Tcp, TcpState::Listen, v4([0, 0, 0, 0], 22), any4, SSHD),
-        socket(Proto::Tcp, TcpState::Listen, v6(Ipv6Addr::UNSPECIFIED, 22), any6, SSHD),
-        socket(Proto::Tcp, TcpState::Listen, v4([0, 0, 0, 0], 80), any4, NGINX),
-        socket(Proto::Tcp, TcpState::Listen, v4([0, 0, 0, 0], 443), any4, NGINX),
-        socket(Proto::Tcp, TcpState::Listen, v6(Ipv6Addr::UNSPECIFIED, 443), any6, NGINX),
-        socket(Proto::Tcp, TcpState::Listen, v4([127, 0, 0, 1], 5432), any4, POSTGRES),
-        socket(Proto::Udp, TcpState::Close, v4([127, 0, 0, 53], 53), any4, RESOLVER),
-        socket(Proto::Tcp, TcpState::Listen, v4([127, 0, 0, 1], 8080), any4, Owners::None(Unattributed::PermissionDenied)),
+        socket(
+            Proto::Tcp,
+            TcpState::Listen,
+            v4([0, 0, 0, 0], 22),
+            any4,
+            SSHD,
+        ),
+        socket(
+            Proto::Tcp,
+            TcpState::Listen,
+            v6(Ipv6Addr::UNSPECIFIED, 22),
+            any6,
+            SSHD,
+        ),
+        socket(
+            Proto::Tcp,
+            TcpState::Listen,
+            v4([0, 0, 0, 0], 80),
+            any4,
+            NGINX,
+        ),
+        socket(
+            Proto::Tcp,
+            TcpState::Listen,
+            v4([0, 0, 0, 0], 443),
+            any4,
+            NGINX,
+        ),
+        socket(
+            Proto::Tcp,
+            TcpState::Listen,
+            v6(Ipv6Addr::UNSPECIFIED, 443),
+            any6,
+            NGINX,
+        ),
+        socket(
+            Proto::Tcp,
+            TcpState::Listen,
+            v4([127, 0, 0, 1], 5432),
+            any4,
+            POSTGRES,
+        ),
+        socket(
+            Proto::Udp,
+            TcpState::Close,
+            v4([127, 0, 0, 53], 53),
+            any4,
+            RESOLVER,
+        ),
+        socket(
+            Proto::Tcp,
+            TcpState::Listen,
+            v4([127, 0, 0, 1], 8080),
+            any4,
+            Owners::None(Unattributed::PermissionDenied),
+        ),
     ];
     for l in &mut sockets {
         if l.state == TcpState::Listen {
@@ -95,7 +152,10 @@ pub fn snapshot(connections: usize, seed: u64) -> Snapshot {
     sockets[3].recv_q = 3;
     let local = v4([10, 0, 0, 5], 0);
     for _ in 0..connections {
-        let peer = v4([198, 51, rng.below(256) as u8, rng.below(256) as u8], 1024 + rng.below(60_000) as u16);
+        let peer = v4(
+            [198, 51, rng.below(256) as u8, rng.below(256) as u8],
+            1024 + rng.below(60_000) as u16,
+        );
         let roll = rng.below(100);
         let (port, state, owners) = match roll {
             0..=49 => (443, TcpState::Established, NGINX),
@@ -109,9 +169,21 @@ pub fn snapshot(connections: usize, seed: u64) -> Snapshot {
         };
         let mut s = if port == 0 {
             let eph = 32_768 + rng.below(28_000) as u16;
-            socket(Proto::Tcp, state, SocketAddr::new(local.ip(), eph), v4([203, 0, 113, 7], 443), owners)
+            socket(
+                Proto::Tcp,
+                state,
+                SocketAddr::new(local.ip(), eph),
+                v4([203, 0, 113, 7], 443),
+                owners,
+            )
         } else {
-            socket(Proto::Tcp, state, SocketAddr::new(local.ip(), port), peer, owners)
+            socket(
+                Proto::Tcp,
+                state,
+                SocketAddr::new(local.ip(), port),
+                peer,
+                owners,
+            )
         };
         if state == TcpState::Established && rng.below(10) == 0 {
             s.send_q = rng.below(200_000);
@@ -188,7 +260,10 @@ mod tests {
         let b = snapshot(1000, 1);
         assert_eq!(a.sockets, b.sockets);
         assert_eq!(a.sockets.len(), 1008);
-        assert_eq!(a.coverage.unattributed() + a.coverage.attributed + a.coverage.inferred, 1008);
+        assert_eq!(
+            a.coverage.unattributed() + a.coverage.attributed + a.coverage.inferred,
+            1008
+        );
         for s in &a.sockets {
             if let Owners::Known(n) | Owners::Inferred(n) = s.owners {
                 assert!((n as usize) < a.owner_sets.len());

@@ -46,7 +46,12 @@ pub fn restore() -> io::Result<()> {
         return Ok(());
     }
     let raw = disable_raw_mode();
-    let screen = execute!(stdout(), DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
+    let screen = execute!(
+        stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
     raw.and(screen)
 }
 
@@ -55,8 +60,8 @@ pub fn restore() -> io::Result<()> {
 /// are caught there and shown in the UI instead, so the hook keeps them off the screen
 /// while it is in raw mode. Installed once per process.
 fn install_panic_hook() {
-    let ui = *UI_THREAD.get_or_init(|| thread::current().id());
     static INSTALLED: OnceLock<()> = OnceLock::new();
+    let ui = *UI_THREAD.get_or_init(|| thread::current().id());
     INSTALLED.get_or_init(|| {
         let previous: Hook = Arc::from(panic::take_hook());
         panic::set_hook(Box::new(move |info| {

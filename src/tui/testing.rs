@@ -59,7 +59,10 @@ pub fn app(connections: usize) -> App {
 pub fn press(app: &mut App, key: &str) {
     let chord: Chord = key.parse().expect("test key parses");
     let now = app.now;
-    app.update(Event::Input(TermEvent::Key(KeyEvent::new(chord.code, chord.mods))), now);
+    app.update(
+        Event::Input(TermEvent::Key(KeyEvent::new(chord.code, chord.mods))),
+        now,
+    );
 }
 
 /// Types text character by character.

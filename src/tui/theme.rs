@@ -123,7 +123,10 @@ mod tests {
         }
         assert_eq!(plain.error().fg, None);
         assert!(plain.selected().add_modifier.contains(Modifier::REVERSED));
-        assert_eq!(Theme::new(true).state(TcpState::Listen).fg, Some(Color::Green));
+        assert_eq!(
+            Theme::new(true).state(TcpState::Listen).fg,
+            Some(Color::Green)
+        );
     }
 
     #[test]

@@ -71,6 +71,7 @@ impl App {
             sort::default_socket_key,
             snapshot,
             &self.seen,
+            &self.listening,
         );
         if let Some(key) = self.anchors.conn
             && let Some(i) = self.find_row(&self.conn_rows, key)
@@ -95,7 +96,14 @@ impl App {
                 })
                 .map(|(i, _)| i),
         );
-        sort::sort_sockets(&mut drill.rows, drill.sort, sort::drill_socket_key, snapshot, &self.seen);
+        sort::sort_sockets(
+            &mut drill.rows,
+            drill.sort,
+            sort::drill_socket_key,
+            snapshot,
+            &self.seen,
+            &self.listening,
+        );
         let mut summary = Vec::with_capacity(1);
         let sockets = drill.rows.iter().map(|&i| &snapshot.sockets[i as usize]);
         self.grouper.group_sockets(snapshot, sockets, &mut summary);

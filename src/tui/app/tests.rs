@@ -105,11 +105,22 @@ fn drill_down_and_back() {
     press(&mut app, "enter");
     let drill = app.drill.as_ref().unwrap();
     assert_eq!((drill.proto, drill.port), (Proto::Tcp, 443));
-    let socks: Vec<_> = drill.rows.iter().map(|&i| app.snapshot.sockets[i as usize]).collect();
-    assert!(socks.iter().all(|s| s.local.port() == 443 && s.proto == Proto::Tcp));
+    let socks: Vec<_> = drill
+        .rows
+        .iter()
+        .map(|&i| app.snapshot.sockets[i as usize])
+        .collect();
+    assert!(
+        socks
+            .iter()
+            .all(|s| s.local.port() == 443 && s.proto == Proto::Tcp)
+    );
     let group = app.groups.iter().find(|g| g.port == 443).unwrap();
     assert_eq!(socks.len(), group.total as usize);
-    assert!(socks[0].is_listening() && socks[1].is_listening(), "listeners first");
+    assert!(
+        socks[0].is_listening() && socks[1].is_listening(),
+        "listeners first"
+    );
     assert_eq!(drill.summary.as_ref().unwrap().total, group.total);
     press(&mut app, "j");
     assert_eq!(app.drill.as_ref().unwrap().nav.selected, 1);
@@ -163,7 +174,11 @@ fn connections_sort_by_send_queue_largest_first() {
     while app.conns_sort.column != Some(SocketColumn::SendQ) {
         press(&mut app, "s");
     }
-    let q: Vec<u32> = app.conn_rows.iter().map(|&i| app.snapshot.sockets[i as usize].send_q).collect();
+    let q: Vec<u32> = app
+        .conn_rows
+        .iter()
+        .map(|&i| app.snapshot.sockets[i as usize].send_q)
+        .collect();
     assert!(q[0] > 0);
     assert!(q.windows(2).all(|w| w[0] >= w[1]));
 }
@@ -203,9 +218,15 @@ fn selection_follows_its_row_across_snapshots() {
 fn a_failed_sample_keeps_the_last_good_snapshot() {
     let mut app = app(40);
     let n = app.snapshot.sockets.len();
-    app.update(Event::SampleError("netlink: permission denied".into()), at(1));
+    app.update(
+        Event::SampleError("netlink: permission denied".into()),
+        at(1),
+    );
     app.sync();
-    assert_eq!(app.last_error.as_deref(), Some("netlink: permission denied"));
+    assert_eq!(
+        app.last_error.as_deref(),
+        Some("netlink: permission denied")
+    );
     assert_eq!(app.snapshot.sockets.len(), n);
     app.update(Event::Snapshot(Box::new(snapshot(10))), at(2));
     assert_eq!(app.last_error, None);
@@ -262,11 +283,17 @@ fn mouse_wheel_scrolls_and_click_selects() {
     app.update(mouse(MouseEventKind::ScrollUp, 0), t0());
     assert_eq!(app.ports_nav.selected, 0);
     let rows = app.regions().unwrap().rows;
-    app.update(mouse(MouseEventKind::Down(MouseButton::Left), rows.y + 4), t0());
+    app.update(
+        mouse(MouseEventKind::Down(MouseButton::Left), rows.y + 4),
+        t0(),
+    );
     assert_eq!(app.ports_nav.selected, 4);
     // A click on the header or past the last row changes nothing.
     app.update(mouse(MouseEventKind::Down(MouseButton::Left), 0), t0());
-    app.update(mouse(MouseEventKind::Down(MouseButton::Left), rows.bottom() - 1), t0());
+    app.update(
+        mouse(MouseEventKind::Down(MouseButton::Left), rows.bottom() - 1),
+        t0(),
+    );
     assert_eq!(app.ports_nav.selected, 4);
 }
 
@@ -307,8 +334,14 @@ fn numeric_toggles_and_state_columns_stick() {
     quiet.sockets.retain(|s| s.owners != Owners::Known(3));
     app.update(Event::Snapshot(Box::new(quiet)), at(1));
     app.sync();
-    assert!(app.state_columns.contains(&TcpState::TimeWait), "columns stay once seen");
-    assert_eq!(app.state_columns[..2], [TcpState::Listen, TcpState::Established]);
+    assert!(
+        app.state_columns.contains(&TcpState::TimeWait),
+        "columns stay once seen"
+    );
+    assert_eq!(
+        app.state_columns[..2],
+        [TcpState::Listen, TcpState::Established]
+    );
 }
 
 #[test]
@@ -320,7 +353,9 @@ fn resize_clamps_and_tiny_screens_do_not_panic() {
     assert!(app.ports_nav.selected < app.ports_nav.offset + page);
     app.update(Event::Input(TermEvent::Resize(1, 1)), t0());
     assert!(app.regions().is_none());
-    for key in ["j", "k", "pgdn", "enter", "esc", "tab", "s", "/", "x", "esc", "?", "esc"] {
+    for key in [
+        "j", "k", "pgdn", "enter", "esc", "tab", "s", "/", "x", "esc", "?", "esc",
+    ] {
         press(&mut app, key);
     }
     assert!(app.quit_reason().is_none());
