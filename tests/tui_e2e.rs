@@ -162,8 +162,8 @@ fn child_of(parent: u32) -> Option<u32> {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
             let after_comm = &stat[stat.rfind(')')? + 1..];
-            let ppid: u32 = after_comm.split_whitespace().nth(1)?.parse().ok()?;
-            (ppid == parent).then_some(pid)
+            let parent_pid: u32 = after_comm.split_whitespace().nth(1)?.parse().ok()?;
+            (parent_pid == parent).then_some(pid)
         })
 }
 

@@ -342,6 +342,31 @@ mod tests {
     }
 
     #[test]
+    fn client_ports_in_the_ephemeral_range_have_no_service() {
+        let mut snap = snapshot();
+        // 33434 has an IANA name (traceroute) but here it is a client's port.
+        snap.sockets.push(sock(
+            Proto::Udp,
+            TcpState::Established,
+            "10.0.0.9:33434",
+            "10.0.0.1:53",
+            Owners::Known(1),
+        ));
+        snap.sockets.push(sock(
+            Proto::Udp,
+            TcpState::Close,
+            "0.0.0.0:33435",
+            "0.0.0.0:0",
+            Owners::Known(1),
+        ));
+        let groups = group(&snap, &Filter::default());
+        let service = |port| groups.iter().find(|g| g.port == port).unwrap().service;
+        assert_eq!(service(33434), None);
+        assert_eq!(service(80), Some("http"));
+        assert!(groups.iter().any(|g| g.port == 33435 && g.listening));
+    }
+
+    #[test]
     fn grouper_reuse_gives_same_result() {
         let snap = snapshot();
         let mut grouper = Grouper::new();

@@ -268,3 +268,120 @@ fn cached_by<K: Ord>(rows: &mut [u32], desc: bool, key: impl Fn(u32) -> K) {
         rows.sort_by_cached_key(|&i| (key(i), i));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::filter::Filter;
+    use crate::model::Proto;
+    use crate::tui::synthetic;
+
+    #[test]
+    fn cycle_walks_the_columns_then_back_to_default() {
+        let cols = [SocketColumn::Peer, SocketColumn::Seen];
+        let mut sort = Sort {
+            column: None,
+            reverse: true,
+        };
+        sort.cycle(&cols);
+        assert_eq!(
+            sort,
+            Sort {
+                column: Some(SocketColumn::Peer),
+                reverse: false
+            }
+        );
+        assert!(!sort.descending());
+        sort.cycle(&cols);
+        assert!(sort.descending(), "ages sort oldest first");
+        sort.cycle(&cols);
+        assert_eq!(sort, Sort::default());
+        // A column that went away (a state column) falls back to the default.
+        let mut gone = Sort {
+            column: Some(SocketColumn::Proto),
+            reverse: false,
+        };
+        gone.cycle(&cols);
+        assert_eq!(gone.column, None);
+    }
+
+    #[test]
+    fn group_ties_keep_the_default_order() {
+        let snap = synthetic::snapshot(40, 1);
+        let mut groups = group::group(&snap, &Filter::default());
+        let sort = Sort {
+            column: Some(GroupColumn::State(TcpState::Listen)),
+            reverse: false,
+        };
+        sort_groups(&mut groups, sort, &snap);
+        let listen: Vec<u32> = groups.iter().map(|g| g.count(TcpState::Listen)).collect();
+        assert!(listen.windows(2).all(|w| w[0] >= w[1]), "{listen:?}");
+        // Among the groups with one listener, ports stay ascending (default order).
+        let ones: Vec<u16> = groups
+            .iter()
+            .filter(|g| g.count(TcpState::Listen) == 1)
+            .map(|g| g.port)
+            .collect();
+        assert!(ones.windows(2).all(|w| w[0] < w[1]), "{ones:?}");
+        let by_service = Sort {
+            column: Some(GroupColumn::Service),
+            reverse: false,
+        };
+        sort_groups(&mut groups, by_service, &snap);
+        let named: Vec<_> = groups.iter().map(|g| g.service).collect();
+        let first_none = named.iter().position(Option::is_none).unwrap();
+        assert!(
+            named[first_none..].iter().all(Option::is_none),
+            "unnamed last"
+        );
+        assert!(named[..first_none].windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn socket_sorts_are_total_orders() {
+        let snap = synthetic::snapshot(200, 3);
+        let seen = SeenMap::default();
+        let listening = Listening::of(&snap);
+        let all: Vec<u32> = (0..snap.sockets.len() as u32).collect();
+        let sorted = |column, reverse, from_end: bool| {
+            let mut rows = all.clone();
+            if from_end {
+                rows.reverse();
+            }
+            let sort = Sort { column, reverse };
+            sort_sockets(
+                &mut rows,
+                sort,
+                default_socket_key,
+                &snap,
+                &seen,
+                &listening,
+            );
+            rows
+        };
+        let columns = CONNECTION_COLUMNS.iter().copied().map(Some);
+        for column in columns.chain([None, Some(SocketColumn::Seen)]) {
+            for reverse in [false, true] {
+                // Ties break on the index: the result does not depend on the input order.
+                let rows = sorted(column, reverse, false);
+                assert_eq!(rows, sorted(column, reverse, true), "{column:?} {reverse}");
+                let mut check = rows.clone();
+                check.sort_unstable();
+                assert_eq!(check, all);
+            }
+        }
+        let up = sorted(Some(SocketColumn::Proto), false, false);
+        let down = sorted(Some(SocketColumn::Proto), true, false);
+        assert_eq!(snap.sockets[up[up.len() - 1] as usize].proto, Proto::Udp);
+        assert_eq!(snap.sockets[down[0] as usize].proto, Proto::Udp);
+        let by_peer = sorted(Some(SocketColumn::Peer), false, false);
+        let peers: Vec<_> = by_peer
+            .iter()
+            .map(|&i| snap.sockets[i as usize].remote.ip())
+            .collect();
+        assert!(peers.windows(2).all(|w| w[0] <= w[1]));
+        let default = sorted(None, false, false);
+        let first = &snap.sockets[default[0] as usize];
+        assert_eq!((first.local.port(), first.is_listening()), (22, true));
+    }
+}

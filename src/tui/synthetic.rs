@@ -79,56 +79,18 @@ const POSTGRES: Owners = Owners::Known(2);
 const RESOLVER: Owners = Owners::Known(3);
 const CURL: Owners = Owners::Known(4);
 
-/// A snapshot with the host's listeners plus `connections` more sockets spread over the
-/// listeners' ports (established, TIME_WAIT, CLOSE_WAIT, ...) and outgoing client
-/// connections from ephemeral ports.
-pub fn snapshot(connections: usize, seed: u64) -> Snapshot {
-    let mut rng = Lcg(seed);
-    let any4 = v4([0, 0, 0, 0], 0);
-    let any6 = v6(Ipv6Addr::UNSPECIFIED, 0);
+/// The host's listeners: sshd and nginx on v4 and v6, postgres on loopback, a resolver,
+/// and an exporter whose owner is hidden (permission denied).
+fn listeners() -> Vec<Socket> {
+    let (any4, any6) = (v4([0, 0, 0, 0], 0), v6(Ipv6Addr::UNSPECIFIED, 0));
+    let tcp = |local, remote, owners| socket(Proto::Tcp, TcpState::Listen, local, remote, owners);
     let mut sockets = vec![
-        socket(
-            Proto::Tcp,
-            TcpState::Listen,
-            v4([0, 0, 0, 0], 22),
-            any4,
-            SSHD,
-        ),
-        socket(
-            Proto::Tcp,
-            TcpState::Listen,
-            v6(Ipv6Addr::UNSPECIFIED, 22),
-            any6,
-            SSHD,
-        ),
-        socket(
-            Proto::Tcp,
-            TcpState::Listen,
-            v4([0, 0, 0, 0], 80),
-            any4,
-            NGINX,
-        ),
-        socket(
-            Proto::Tcp,
-            TcpState::Listen,
-            v4([0, 0, 0, 0], 443),
-            any4,
-            NGINX,
-        ),
-        socket(
-            Proto::Tcp,
-            TcpState::Listen,
-            v6(Ipv6Addr::UNSPECIFIED, 443),
-            any6,
-            NGINX,
-        ),
-        socket(
-            Proto::Tcp,
-            TcpState::Listen,
-            v4([127, 0, 0, 1], 5432),
-            any4,
-            POSTGRES,
-        ),
+        tcp(v4([0, 0, 0, 0], 22), any4, SSHD),
+        tcp(v6(Ipv6Addr::UNSPECIFIED, 22), any6, SSHD),
+        tcp(v4([0, 0, 0, 0], 80), any4, NGINX),
+        tcp(v4([0, 0, 0, 0], 443), any4, NGINX),
+        tcp(v6(Ipv6Addr::UNSPECIFIED, 443), any6, NGINX),
+        tcp(v4([127, 0, 0, 1], 5432), any4, POSTGRES),
         socket(
             Proto::Udp,
             TcpState::Close,
@@ -136,9 +98,7 @@ pub fn snapshot(connections: usize, seed: u64) -> Snapshot {
             any4,
             RESOLVER,
         ),
-        socket(
-            Proto::Tcp,
-            TcpState::Listen,
+        tcp(
             v4([127, 0, 0, 1], 8080),
             any4,
             Owners::None(Unattributed::PermissionDenied),
@@ -150,49 +110,53 @@ pub fn snapshot(connections: usize, seed: u64) -> Snapshot {
         }
     }
     sockets[3].recv_q = 3;
-    let local = v4([10, 0, 0, 5], 0);
-    for _ in 0..connections {
-        let peer = v4(
-            [198, 51, rng.below(256) as u8, rng.below(256) as u8],
-            1024 + rng.below(60_000) as u16,
-        );
-        let roll = rng.below(100);
-        let (port, state, owners) = match roll {
-            0..=49 => (443, TcpState::Established, NGINX),
-            50..=69 => (443, TcpState::TimeWait, Owners::Inferred(1)),
-            70..=79 => (80, TcpState::Established, NGINX),
-            80..=84 => (22, TcpState::Established, SSHD),
-            85..=89 => (5432, TcpState::CloseWait, POSTGRES),
-            90..=91 => (443, TcpState::SynRecv, Owners::None(Unattributed::NoInode)),
-            92..=93 => (80, TcpState::FinWait2, NGINX),
-            _ => (0, TcpState::Established, CURL),
-        };
-        let mut s = if port == 0 {
-            let eph = 32_768 + rng.below(28_000) as u16;
-            socket(
-                Proto::Tcp,
-                state,
-                SocketAddr::new(local.ip(), eph),
-                v4([203, 0, 113, 7], 443),
-                owners,
-            )
-        } else {
-            socket(
-                Proto::Tcp,
-                state,
-                SocketAddr::new(local.ip(), port),
-                peer,
-                owners,
-            )
-        };
-        if state == TcpState::Established && rng.below(10) == 0 {
-            s.send_q = rng.below(200_000);
-        }
-        if matches!(s.owners, Owners::None(_) | Owners::Inferred(_)) {
-            s.inode = 0;
-        }
-        sockets.push(s);
+    sockets
+}
+
+/// One connection: mostly to nginx, some TIME_WAIT, CLOSE_WAIT on postgres, SYN_RECV,
+/// and outgoing client connections from ephemeral ports.
+fn connection(rng: &mut Lcg) -> Socket {
+    let local = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 5));
+    let peer = v4(
+        [198, 51, rng.below(256) as u8, rng.below(256) as u8],
+        1024 + rng.below(60_000) as u16,
+    );
+    let (port, state, owners) = match rng.below(100) {
+        0..=49 => (443, TcpState::Established, NGINX),
+        50..=69 => (443, TcpState::TimeWait, Owners::Inferred(1)),
+        70..=79 => (80, TcpState::Established, NGINX),
+        80..=84 => (22, TcpState::Established, SSHD),
+        85..=89 => (5432, TcpState::CloseWait, POSTGRES),
+        90..=91 => (443, TcpState::SynRecv, Owners::None(Unattributed::NoInode)),
+        92..=93 => (80, TcpState::FinWait2, NGINX),
+        _ => (0, TcpState::Established, CURL),
+    };
+    let mut s = if port == 0 {
+        let eph = SocketAddr::new(local, 32_768 + rng.below(28_000) as u16);
+        socket(Proto::Tcp, state, eph, v4([203, 0, 113, 7], 443), owners)
+    } else {
+        socket(
+            Proto::Tcp,
+            state,
+            SocketAddr::new(local, port),
+            peer,
+            owners,
+        )
+    };
+    if state == TcpState::Established && rng.below(10) == 0 {
+        s.send_q = rng.below(200_000);
     }
+    if matches!(s.owners, Owners::None(_) | Owners::Inferred(_)) {
+        s.inode = 0;
+    }
+    s
+}
+
+/// A snapshot with the host's 8 listeners plus `connections` more sockets.
+pub fn snapshot(connections: usize, seed: u64) -> Snapshot {
+    let mut rng = Lcg(seed);
+    let mut sockets = listeners();
+    sockets.extend((0..connections).map(|_| connection(&mut rng)));
     let mut coverage = Coverage::default();
     for s in &sockets {
         coverage.add(s.owners);

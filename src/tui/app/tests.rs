@@ -149,7 +149,7 @@ fn drill_down_from_the_connections_view() {
 #[test]
 fn sort_cycles_columns_and_reverses() {
     let mut app = app(40);
-    let cols = sort::group_columns(&app.state_columns);
+    let cols = crate::tui::sort::group_columns(&app.state_columns);
     press(&mut app, "s");
     assert_eq!(app.ports_sort.column, Some(GroupColumn::Proto));
     for _ in 1..cols.len() {
