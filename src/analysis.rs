@@ -1,4 +1,15 @@
-//! Pure analysis over snapshots: the filter language, grouping by local port and state.
+//! Pure analysis over snapshots: the filter language, grouping by local port and state,
+//! history, rates, TIME_WAIT and listener insight, alerts.
 
+pub mod alerts;
 pub mod filter;
 pub mod group;
+pub mod history;
+pub mod insight;
+pub mod listeners;
+pub mod ports;
+pub mod rates;
+pub mod ring;
+#[cfg(test)]
+pub(crate) mod testing;
+pub mod timewait;

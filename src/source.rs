@@ -4,6 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
+pub mod infer;
 pub mod owners;
 pub mod process;
 pub mod procnet;
