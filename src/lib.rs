@@ -10,3 +10,6 @@ pub mod model;
 pub mod output;
 pub mod source;
 pub mod tui;
+
+#[cfg(not(target_os = "linux"))]
+compile_error!("portside reads Linux's netlink sock_diag and /proc: it builds for Linux only");

@@ -37,6 +37,19 @@ fn reports_each_test_socket_with_state_queues_and_owner() {
     assert_eq!(l4.send_q, BACKLOG as u64, "LISTEN Send-Q is the backlog");
     assert_eq!(l4.recv_q, 2, "LISTEN Recv-Q is the accept queue");
     assert_eq!(l4.pids, me);
+    // The two unaccepted connections have no file descriptor (inode 0, no owner for
+    // `ss -p`); portside infers the listener's process for their server side.
+    for q in &t.queued {
+        let k = key(
+            "tcp",
+            t.listener4_addr,
+            Some(q.local_addr().unwrap()),
+            "ESTAB",
+        );
+        let row = find(&rows, &k);
+        assert!(row.pids.is_empty(), "{k:?} has no fd");
+        assert_eq!(row.inferred, me, "{k:?} inferred from the listener");
+    }
     let l6 = find(
         &rows,
         &key("tcp", t.listener6.local_addr().unwrap(), None, "LISTEN"),

@@ -1,1 +1,362 @@
-//! (in progress)
+//! Process details for socket owners: `/proc/<pid>/{stat,cmdline,status}` read relative to a
+//! pinned `/proc/<pid>` directory, and a cache keyed by (pid, start time).
+//!
+//! Every read goes through a directory fd opened on `/proc/<pid>`: the kernel ties that fd to
+//! one process, so if the pid exits and is reused while we read, the reads fail (`ENOENT`)
+//! instead of mixing two processes. The start time (`stat` field 22) is the second half of
+//! the identity: a cached [`Process`] is reused only for the same (pid, start time).
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+
+use rustix::fs::{Mode, OFlags};
+
+use crate::model::Process;
+
+/// Longest command line kept (bytes); a pathological argv does not cost megabytes per owner.
+const MAX_CMDLINE: u64 = 64 * 1024;
+
+/// Why a process's details could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailError {
+    /// The process exited (or its pid now names another process).
+    Gone,
+    /// The files exist but may not be read (hidepid, LSM).
+    Denied,
+    /// `stat` did not parse; the process is skipped rather than mislabeled.
+    Malformed,
+}
+
+impl DetailError {
+    /// Classify an I/O error from a `/proc/<pid>` read.
+    pub fn from_io(e: &io::Error) -> DetailError {
+        match e.raw_os_error() {
+            Some(libc::EACCES | libc::EPERM) => DetailError::Denied,
+            _ => DetailError::Gone,
+        }
+    }
+}
+
+/// The two fields of `/proc/<pid>/stat` the owner join needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatLine<'a> {
+    /// `comm`, between the first `(` and the last `)`: it may itself hold spaces and parens.
+    pub comm: &'a [u8],
+    /// Field 22, clock ticks since boot.
+    pub start_time: u64,
+}
+
+/// Parse `/proc/<pid>/stat`; `None` when it is truncated or garbled.
+pub fn parse_stat(line: &[u8]) -> Option<StatLine<'_>> {
+    let open = line.iter().position(|&b| b == b'(')?;
+    let close = line.iter().rposition(|&b| b == b')')?;
+    if close < open {
+        return None;
+    }
+    let comm = &line[open + 1..close];
+    // After ") " come fields 3 (state) .. 52; start time is field 22, the 20th of them.
+    let rest = line.get(close + 1..)?;
+    let field = rest
+        .split(|&b| b == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(19)?;
+    let start_time = std::str::from_utf8(field).ok()?.trim_end().parse().ok()?;
+    Some(StatLine { comm, start_time })
+}
+
+/// Join a NUL-separated `/proc/<pid>/cmdline` with spaces (empty for kernel threads).
+pub fn parse_cmdline(raw: &[u8]) -> String {
+    let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&raw[..end]).replace('\0', " ")
+}
+
+/// The real uid: the first number of the `Uid:` line of `/proc/<pid>/status`.
+pub fn parse_real_uid(status: &[u8]) -> Option<u32> {
+    status
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"Uid:"))
+        .and_then(|rest| {
+            rest.split(|&b| b == b'\t' || b == b' ')
+                .find(|f| !f.is_empty())
+        })
+        .and_then(|f| std::str::from_utf8(f).ok()?.parse().ok())
+}
+
+/// Read a whole small file under `dir` into `buf` (cleared first), at most `limit` bytes.
+pub fn read_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>, limit: u64) -> io::Result<()> {
+    buf.clear();
+    let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    File::from(fd).take(limit).read_to_end(buf)?;
+    Ok(())
+}
+
+/// Read `stat` under a pinned `/proc/<pid>` dir: the start time and `comm`.
+pub fn read_stat(pid_dir: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<(u64, String), DetailError> {
+    read_at(pid_dir, c"stat", buf, 4096).map_err(|e| DetailError::from_io(&e))?;
+    let stat = parse_stat(buf).ok_or(DetailError::Malformed)?;
+    Ok((
+        stat.start_time,
+        String::from_utf8_lossy(stat.comm).into_owned(),
+    ))
+}
+
+/// Read the details of the process behind `pid_dir` whose `stat` was already parsed.
+/// `fallback_uid` (the owner of its `fd` dir, i.e. the effective uid) is used when `status`
+/// cannot be read. The user name is left empty: [`ProcessCache::insert`] fills it.
+pub fn read_details(
+    pid_dir: BorrowedFd<'_>,
+    pid: u32,
+    start_time: u64,
+    name: String,
+    fallback_uid: u32,
+    buf: &mut Vec<u8>,
+) -> Result<Process, DetailError> {
+    let cmdline = match read_at(pid_dir, c"cmdline", buf, MAX_CMDLINE) {
+        Ok(()) => parse_cmdline(buf),
+        Err(e) if DetailError::from_io(&e) == DetailError::Gone => return Err(DetailError::Gone),
+        Err(_) => String::new(),
+    };
+    let uid = match read_at(pid_dir, c"status", buf, 16 * 1024) {
+        Ok(()) => parse_real_uid(buf).unwrap_or(fallback_uid),
+        Err(e) if DetailError::from_io(&e) == DetailError::Gone => return Err(DetailError::Gone),
+        Err(_) => fallback_uid,
+    };
+    Ok(Process {
+        pid,
+        start_time,
+        name,
+        cmdline,
+        uid,
+        user: String::new(),
+    })
+}
+
+/// Process details by pid, valid for one start time; user names by uid.
+#[derive(Debug, Default)]
+pub struct ProcessCache {
+    by_pid: HashMap<u32, Arc<Process>>,
+    users: UserNames,
+}
+
+impl ProcessCache {
+    pub fn new() -> ProcessCache {
+        ProcessCache::default()
+    }
+
+    /// The cached details of `pid`, only if they belong to the process started at `start_time`.
+    pub fn get(&self, pid: u32, start_time: u64) -> Option<&Arc<Process>> {
+        self.by_pid.get(&pid).filter(|p| p.start_time == start_time)
+    }
+
+    /// Store freshly read details (replacing any older process with the same pid) and
+    /// resolve the user name.
+    pub fn insert(&mut self, mut process: Process) -> Arc<Process> {
+        self.users.name(process.uid).clone_into(&mut process.user);
+        let process = Arc::new(process);
+        self.by_pid.insert(process.pid, Arc::clone(&process));
+        process
+    }
+
+    /// Forget processes for which `keep(pid, start_time)` is false.
+    pub fn retain(&mut self, mut keep: impl FnMut(u32, u64) -> bool) {
+        self.by_pid.retain(|&pid, p| keep(pid, p.start_time));
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_pid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_pid.is_empty()
+    }
+}
+
+/// uid -> user name, from the system user database (`getpwuid_r`, so NSS users resolve too),
+/// cached for the life of the sampler; an unknown uid is shown as its number.
+///
+/// Not `sysinfo::Users`: it lists only users whose shell is not `/false`, so daemons such as
+/// `mysql:...:/bin/false` would show as numbers.
+#[derive(Debug, Default)]
+pub struct UserNames {
+    names: HashMap<u32, String>,
+}
+
+impl UserNames {
+    pub fn name(&mut self, uid: u32) -> &str {
+        self.names
+            .entry(uid)
+            .or_insert_with(|| lookup_user(uid).unwrap_or_else(|| uid.to_string()))
+    }
+}
+
+/// One `getpwuid_r` call, growing the scratch buffer on `ERANGE` (bounded at 1 MiB).
+fn lookup_user(uid: u32) -> Option<String> {
+    let mut buf: Vec<libc::c_char> = vec![0; 1024];
+    loop {
+        // SAFETY: an all-zero `passwd` is a valid value (null pointers, zero ids).
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call; `buf.len()` is the buffer's true size.
+        let rc = unsafe {
+            libc::getpwuid_r(
+                uid,
+                &raw mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &raw mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: on success `pw_name` points to a NUL-terminated string inside `buf`.
+        let name = unsafe { CStr::from_ptr(pwd.pw_name) };
+        return Some(name.to_string_lossy().into_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/proc/stat")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn stat_fixtures_parse_or_fail_cleanly() {
+        type Case = (&'static str, Option<(&'static [u8], u64)>);
+        let cases: [Case; 6] = [
+            ("nginx", Some((b"nginx", 4_242_317))),
+            ("weird_comm", Some((b"my (weird) proc", 1_234_567))),
+            ("spaces_and_paren_tail", Some((b") x ( y", 77))),
+            ("kernel_thread", Some((b"kworker/0:1H-kblockd", 115))),
+            ("truncated", None),
+            ("garbage", None),
+        ];
+        for (name, want) in cases {
+            let raw = fixture(name);
+            let got = parse_stat(&raw).map(|s| (s.comm, s.start_time));
+            assert_eq!(got, want, "fixture {name}");
+        }
+    }
+
+    #[test]
+    fn stat_edge_cases_never_panic() {
+        for line in [
+            &b""[..],
+            b"(",
+            b")",
+            b")(",
+            b"1 (x)",
+            b"1 (x) ",
+            b"1 (x) S",
+            b"() 1 2 3",
+        ] {
+            assert_eq!(
+                parse_stat(line),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        let fields = (3..=52)
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let line = format!("9 (a) {fields}\n");
+        assert_eq!(parse_stat(line.as_bytes()).map(|s| s.start_time), Some(22));
+    }
+
+    #[test]
+    fn cmdline_joins_arguments() {
+        assert_eq!(
+            parse_cmdline(b"nginx: worker process\0\0\0"),
+            "nginx: worker process"
+        );
+        assert_eq!(
+            parse_cmdline(b"/usr/bin/python3\0-m\0http.server\0"),
+            "/usr/bin/python3 -m http.server"
+        );
+        assert_eq!(parse_cmdline(b""), "");
+        assert_eq!(parse_cmdline(b"a\xffb\0"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn real_uid_is_the_first_uid_field() {
+        let status = b"Name:\tsshd\nUmask:\t0022\nUid:\t1000\t0\t0\t0\nGid:\t100\t100\t100\t100\n";
+        assert_eq!(parse_real_uid(status), Some(1000));
+        assert_eq!(parse_real_uid(b"Name:\tx\n"), None);
+        assert_eq!(parse_real_uid(b"Uid:\tbogus\t0\n"), None);
+    }
+
+    #[test]
+    fn cache_is_keyed_by_pid_and_start_time() {
+        let mut cache = ProcessCache::new();
+        let p = |start_time, name: &str| Process {
+            pid: 42,
+            start_time,
+            name: name.into(),
+            cmdline: String::new(),
+            uid: 0,
+            user: String::new(),
+        };
+        let first = cache.insert(p(100, "old"));
+        assert_eq!(first.user, "root");
+        assert!(cache.get(42, 100).is_some());
+        assert!(
+            cache.get(42, 101).is_none(),
+            "a reused pid must not get the old details"
+        );
+        cache.insert(p(101, "new"));
+        assert_eq!(cache.get(42, 101).map(|p| p.name.as_str()), Some("new"));
+        assert!(cache.get(42, 100).is_none());
+        cache.retain(|_, start| start != 101);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn unknown_uid_shows_as_number() {
+        let mut users = UserNames::default();
+        assert_eq!(users.name(0), "root");
+        assert_eq!(users.name(3_999_999_999), "3999999999");
+    }
+
+    #[test]
+    fn reads_own_process_through_pinned_dir() {
+        let dir = rustix::fs::openat(
+            rustix::fs::CWD,
+            c"/proc/self",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        let (start, name) = read_stat(std::os::fd::AsFd::as_fd(&dir), &mut buf).unwrap();
+        assert!(start > 0);
+        let me = read_details(
+            std::os::fd::AsFd::as_fd(&dir),
+            std::process::id(),
+            start,
+            name,
+            7,
+            &mut buf,
+        )
+        .unwrap();
+        assert_eq!(me.uid, rustix::process::getuid().as_raw());
+        assert!(!me.cmdline.is_empty());
+        assert!(!me.name.is_empty() && me.name.len() <= 15, "{}", me.name);
+    }
+}

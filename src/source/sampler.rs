@@ -1,9 +1,14 @@
 //! One sample: socket dump + owner join + process details -> an owned `Snapshot`.
 
 use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
 
-use crate::model::{Query, Snapshot};
-use crate::source::SourceError;
+use crate::model::{Proto, Query, Snapshot, Socket, SourceKind, TcpState};
+use crate::source::infer::Inference;
+use crate::source::owners::OwnerJoin;
+#[cfg(target_os = "linux")]
+use crate::source::sockdiag::SockDiag;
+use crate::source::{SourceError, procnet, sysctl};
 
 /// How the sampler reads the kernel.
 #[derive(Debug, Clone)]
@@ -28,19 +33,221 @@ impl Default for SamplerConfig {
     }
 }
 
-/// Long-lived sampler: keeps buffers and the owner index across ticks.
+/// Long-lived sampler: keeps the netlink socket, its buffer and the owner index across
+/// ticks, so a steady-state tick does no set-up work.
 pub struct Sampler {
-    #[allow(dead_code)]
     config: SamplerConfig,
+    #[cfg(target_os = "linux")]
+    diag: Option<SockDiag>,
+    owners: Option<OwnerJoin>,
+    /// Owners inferred for TIME_WAIT / SYN_RECV sockets, remembered across ticks.
+    inference: Inference,
+    /// Socket count of the last sample: the next sample's `Vec` is allocated once, at
+    /// about the right size, instead of growing through ~17 reallocations at 100k.
+    last_len: usize,
+    /// Whether a sample was taken (the owner index is warm).
+    warm: bool,
 }
 
 impl Sampler {
+    /// Open the kernel sources. Without `/proc/net` (not Linux, or /proc not mounted) this
+    /// is an error; without netlink sock_diag it falls back to `/proc/net`.
     pub fn new(config: SamplerConfig) -> Result<Sampler, SourceError> {
-        Ok(Sampler { config })
+        let net = config.proc_root.join("net");
+        if !net.is_dir() {
+            return Err(SourceError::Unsupported(format!(
+                "{} not found: portside needs Linux with /proc mounted",
+                net.display()
+            )));
+        }
+        #[cfg(target_os = "linux")]
+        let diag = if config.force_proc_net {
+            None
+        } else {
+            SockDiag::open().ok()
+        };
+        let owners = config
+            .resolve_owners
+            .then(|| OwnerJoin::new(config.proc_root.clone()));
+        Ok(Sampler {
+            config,
+            #[cfg(target_os = "linux")]
+            diag,
+            owners,
+            inference: Inference::default(),
+            last_len: 0,
+            warm: false,
+        })
+    }
+
+    /// Which source this sampler reads.
+    pub fn source(&self) -> SourceKind {
+        #[cfg(target_os = "linux")]
+        if self.diag.is_some() {
+            return SourceKind::SockDiag;
+        }
+        SourceKind::ProcNet
     }
 
     /// Take one sample.
     pub fn sample(&mut self) -> Result<Snapshot, SourceError> {
-        Ok(Snapshot::empty())
+        let started = Instant::now();
+        let taken_at = SystemTime::now();
+        let mut sockets = Vec::with_capacity(self.last_len + self.last_len / 8 + 16);
+        match self.owners.as_mut() {
+            // The first owner join walks every process's fd table (~0.3 s at 70k fds):
+            // overlap it with the socket dump on a second thread. Later ticks read only what
+            // changed and need no thread.
+            Some(join) if !self.warm => std::thread::scope(|scope| {
+                let prefetch = scope.spawn(|| join.prefetch());
+                let dumped = dump(
+                    &self.config,
+                    #[cfg(target_os = "linux")]
+                    self.diag.as_mut(),
+                    &mut sockets,
+                );
+                // A panic in the prefetch thread only loses the head start.
+                let _ = prefetch.join();
+                dumped
+            })?,
+            _ => dump(
+                &self.config,
+                #[cfg(target_os = "linux")]
+                self.diag.as_mut(),
+                &mut sockets,
+            )?,
+        }
+        self.last_len = sockets.len();
+        self.warm = true;
+        let (processes, owner_sets, coverage, privileged) = if let Some(join) = self.owners.as_mut()
+        {
+            let a = join.attribute(&mut sockets);
+            (a.processes, a.owner_sets, a.coverage, a.privileged)
+        } else {
+            let mut coverage = crate::model::Coverage::default();
+            for s in &sockets {
+                coverage.add(s.owners);
+            }
+            (Vec::new(), Vec::new(), coverage, true)
+        };
+        let mut snapshot = Snapshot {
+            taken_at,
+            duration: started.elapsed(),
+            source: self.source(),
+            sockets,
+            processes,
+            owner_sets,
+            coverage,
+            privileged,
+            ephemeral_range: sysctl::ephemeral_range(&self.config.proc_root)
+                .unwrap_or(sysctl::DEFAULT_EPHEMERAL_RANGE),
+        };
+        if self.owners.is_some() {
+            self.inference.apply(&mut snapshot);
+        }
+        snapshot.duration = started.elapsed();
+        Ok(snapshot)
+    }
+}
+
+/// Dump every table of the query into `out`, from sock_diag when open, else `/proc/net`.
+fn dump(
+    config: &SamplerConfig,
+    #[cfg(target_os = "linux")] mut diag: Option<&mut SockDiag>,
+    out: &mut Vec<Socket>,
+) -> Result<(), SourceError> {
+    let query = config.query;
+    for (proto, family) in query.tables() {
+        let mask = state_mask(proto, query.listening_only);
+        #[cfg(target_os = "linux")]
+        if let Some(diag) = diag.as_deref_mut() {
+            diag.dump(proto, family, mask, out)?;
+            continue;
+        }
+        let from = out.len();
+        procnet::read_table(&config.proc_root, proto, family, out)?;
+        if query.listening_only {
+            retain_from(out, from, |s| mask & s.state.mask_bit() != 0);
+        }
+    }
+    Ok(())
+}
+
+/// Kernel state mask for a table: everything, or only listening sockets (TCP LISTEN,
+/// unconnected UDP), so `-l` is filtered in the kernel.
+fn state_mask(proto: Proto, listening_only: bool) -> u32 {
+    match (proto, listening_only) {
+        (_, false) => crate::source::sockdiag::TABLE_STATES,
+        (Proto::Tcp, true) => TcpState::Listen.mask_bit(),
+        (Proto::Udp, true) => TcpState::Close.mask_bit(),
+    }
+}
+
+fn retain_from(sockets: &mut Vec<Socket>, from: usize, keep: impl Fn(&Socket) -> bool) {
+    let mut i = from;
+    while i < sockets.len() {
+        if keep(&sockets[i]) {
+            i += 1;
+        } else {
+            sockets.swap_remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn missing_proc_is_a_clear_error() {
+        let config = SamplerConfig {
+            proc_root: PathBuf::from("/nonexistent/proc"),
+            ..SamplerConfig::default()
+        };
+        let Err(e) = Sampler::new(config) else {
+            panic!("a sampler without /proc");
+        };
+        assert!(e.to_string().contains("/nonexistent/proc/net"), "{e}");
+        assert!(e.to_string().contains("Linux"), "{e}");
+    }
+
+    #[test]
+    fn listening_only_on_both_sources() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        for force_proc_net in [false, true] {
+            let mut sampler = Sampler::new(SamplerConfig {
+                query: Query {
+                    listening_only: true,
+                    ..Query::default()
+                },
+                force_proc_net,
+                ..SamplerConfig::default()
+            })
+            .unwrap();
+            let snap = sampler.sample().unwrap();
+            assert!(snap.sockets.iter().all(Socket::is_listening));
+            let mine: Vec<_> = snap
+                .sockets
+                .iter()
+                .filter(|s| s.local.port() == port)
+                .collect();
+            assert_eq!(
+                mine.len(),
+                1,
+                "only the listener (proc_net: {force_proc_net})"
+            );
+            assert_eq!(mine[0].state, TcpState::Listen);
+            let owner: Vec<u32> = snap.owners_of(mine[0]).map(|p| p.pid).collect();
+            assert_eq!(owner, vec![std::process::id()]);
+            let expected = if force_proc_net {
+                SourceKind::ProcNet
+            } else {
+                SourceKind::SockDiag
+            };
+            assert_eq!(snap.source, expected);
+        }
     }
 }

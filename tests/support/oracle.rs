@@ -21,7 +21,10 @@ pub struct Row {
     pub key: Key,
     pub recv_q: u64,
     pub send_q: u64,
+    /// Owners known from a file descriptor (what `ss -p` shows).
     pub pids: Vec<u32>,
+    /// Owners portside inferred (TIME_WAIT, SYN_RECV, unaccepted connections); `ss` has none.
+    pub inferred: Vec<u32>,
 }
 
 fn norm_ip(ip: &str) -> String {
@@ -79,6 +82,7 @@ pub fn parse_ss(text: &str) -> Vec<Row> {
                 recv_q: f[2].parse().expect("recv-q"),
                 send_q: f[3].parse().expect("send-q"),
                 pids,
+                inferred: Vec::new(),
             }
         })
         .collect()
@@ -136,6 +140,14 @@ pub fn portside(extra: &[&str]) -> (serde_json::Value, Vec<Row>) {
                 .collect();
             pids.sort_unstable();
             pids.dedup();
+            let (pids, inferred) = match s["attribution"].as_str().unwrap() {
+                "known" => (pids, Vec::new()),
+                "inferred" => (Vec::new(), pids),
+                _ => {
+                    assert!(pids.is_empty(), "unattributed socket with owners: {s}");
+                    (Vec::new(), Vec::new())
+                }
+            };
             Row {
                 key: (
                     s["proto"].as_str().unwrap().to_string(),
@@ -148,6 +160,7 @@ pub fn portside(extra: &[&str]) -> (serde_json::Value, Vec<Row>) {
                 recv_q: s["recv_q"].as_u64().unwrap(),
                 send_q: s["send_q"].as_u64().unwrap(),
                 pids,
+                inferred,
             }
         })
         .collect();
