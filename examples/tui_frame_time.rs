@@ -7,7 +7,7 @@ use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use portside::tui::app::{App, AppOptions};
 use portside::tui::event::Event;
 use portside::tui::theme::Theme;
-use portside::tui::{parse_filter, render, synthetic};
+use portside::tui::{render, synthetic};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
@@ -37,7 +37,7 @@ fn main() {
         numeric: false,
         theme: Theme::new(true),
         filter_text: String::new(),
-        parse_filter,
+        parse_filter: portside::analysis::filter::Filter::parse_system,
         area: Rect::new(0, 0, width, height),
     };
     let mut app = App::new(options, Instant::now()).unwrap();

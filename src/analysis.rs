@@ -10,6 +10,7 @@ pub mod listeners;
 pub mod ports;
 pub mod rates;
 pub mod ring;
+pub mod sides;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod timewait;

@@ -31,6 +31,13 @@ pub fn main() -> ExitCode {
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // Ended by a signal: the terminal is restored; exit as a shell expects (128 + n).
+        Err(e) if e.downcast_ref::<crate::tui::Terminated>().is_some() => {
+            let sig = e
+                .downcast_ref::<crate::tui::Terminated>()
+                .map_or(15, |t| t.0);
+            ExitCode::from(128u8.saturating_add(u8::try_from(sig).unwrap_or(0)))
+        }
         Err(e) => {
             eprintln!("portside: error: {e:#}");
             ExitCode::FAILURE

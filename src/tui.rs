@@ -25,7 +25,6 @@ pub mod sampler_thread;
 #[cfg(test)]
 mod screen_tests;
 mod seen;
-mod service;
 mod sort;
 pub mod synthetic;
 pub mod terminal;
@@ -39,9 +38,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ratatui::layout::Rect;
 
-use crate::analysis::filter::{Filter, FilterError, Lookups};
+use crate::analysis::filter::Filter;
 use crate::source::sampler::SamplerConfig;
-use crate::source::{services, sysctl};
+use crate::source::sysctl;
 use app::{App, AppOptions, QuitReason};
 use event::{Cancel, Event, SignalForwarder};
 use sampler_thread::{KernelSource, SnapshotSource};
@@ -92,7 +91,7 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         numeric,
         theme: Theme::from_env(),
         filter_text: filter,
-        parse_filter,
+        parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
     };
     let mut app = App::new(options, Instant::now()).context("bad filter")?;
@@ -146,25 +145,4 @@ fn event_loop(
             return Ok(());
         }
     }
-}
-
-/// The filter parser of the `/` prompt: the command line's language with the same name
-/// lookups (user names from the user database, service names), so an expression means the
-/// same in both places. Users are looked up only when a `user:NAME` term is typed.
-pub fn parse_filter(expr: &str) -> Result<Filter, FilterError> {
-    let user = |name: &str| -> Option<u32> {
-        sysinfo::Users::new_with_refreshed_list()
-            .list()
-            .iter()
-            .find(|u| u.name() == name)
-            .map(|u| **u.id())
-    };
-    let service = |name: &str| services::service_port(name);
-    Filter::parse_with(
-        expr,
-        &Lookups {
-            user: Some(&user),
-            service: Some(&service),
-        },
-    )
 }

@@ -5,9 +5,10 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::analysis::filter::Filter;
+use crate::analysis::sides::Listening;
 use crate::model::{PortClass, Snapshot};
 use crate::output::json::attribution;
-use crate::output::{Options, Sides, ordered};
+use crate::output::{Options, local_service, ordered};
 
 #[derive(Serialize)]
 struct Row<'a> {
@@ -40,7 +41,7 @@ pub fn write_sockets(
     opts: Options,
     header: bool,
 ) -> io::Result<()> {
-    let sides = Sides::new(snapshot);
+    let listening = Listening::of(snapshot);
     let time = humantime::format_rfc3339_millis(snapshot.taken_at).to_string();
     let mut out = csv::WriterBuilder::new()
         .has_headers(header)
@@ -67,7 +68,7 @@ pub fn write_sockets(
             pids: join(&|p| p.pid.to_string()),
             processes: join(&|p| p.name.clone()),
             attribution: attribution(s.owners),
-            service: sides.local_service(snapshot, s, opts),
+            service: local_service(&listening, snapshot, s, opts),
             port_class: PortClass::of(s.local.port()).name(),
         })
         .map_err(io::Error::other)?;

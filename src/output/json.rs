@@ -8,8 +8,9 @@ use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 
 use crate::analysis::filter::Filter;
+use crate::analysis::sides::Listening;
 use crate::model::{Coverage, Owners, PortClass, Snapshot, Socket, Unattributed};
-use crate::output::{Options, Sides, ordered, remote_service};
+use crate::output::{Options, local_service, ordered, remote_service};
 
 #[derive(Serialize)]
 struct SnapshotJson<T: Serialize> {
@@ -54,7 +55,7 @@ struct SocketsBody<'a> {
 /// Serializes the filtered, ordered sockets without building an intermediate list.
 struct SocketList<'a> {
     snapshot: &'a Snapshot,
-    sides: Sides,
+    listening: Listening,
     order: Vec<u32>,
     opts: Options,
 }
@@ -64,7 +65,12 @@ impl Serialize for SocketList<'_> {
         let mut seq = ser.serialize_seq(Some(self.order.len()))?;
         for &i in &self.order {
             let s = &self.snapshot.sockets[i as usize];
-            seq.serialize_element(&SocketJson::new(self.snapshot, &self.sides, s, self.opts))?;
+            seq.serialize_element(&SocketJson::new(
+                self.snapshot,
+                &self.listening,
+                s,
+                self.opts,
+            ))?;
         }
         seq.end()
     }
@@ -93,7 +99,12 @@ struct SocketJson<'a> {
 }
 
 impl<'a> SocketJson<'a> {
-    fn new(snapshot: &'a Snapshot, sides: &Sides, s: &'a Socket, opts: Options) -> SocketJson<'a> {
+    fn new(
+        snapshot: &'a Snapshot,
+        listening: &Listening,
+        s: &'a Socket,
+        opts: Options,
+    ) -> SocketJson<'a> {
         SocketJson {
             proto: s.proto.name(),
             family: s.family.name(),
@@ -111,7 +122,7 @@ impl<'a> SocketJson<'a> {
                 socket: s,
             },
             attribution: attribution(s.owners),
-            service: sides.local_service(snapshot, s, opts),
+            service: local_service(listening, snapshot, s, opts),
             remote_service: remote_service(s, opts),
             port_class: PortClass::of(s.local.port()).name(),
             ephemeral: snapshot.is_ephemeral(s.local.port()),
@@ -180,7 +191,7 @@ pub fn write_sockets(
     let body = SocketsBody {
         sockets: SocketList {
             snapshot,
-            sides: Sides::new(snapshot),
+            listening: Listening::of(snapshot),
             order: ordered(snapshot, filter),
             opts,
         },

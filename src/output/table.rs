@@ -3,10 +3,9 @@
 use std::io::{self, Write};
 
 use crate::analysis::filter::Filter;
+use crate::analysis::sides::{Listening, Service};
 use crate::model::Snapshot;
-use crate::output::{
-    Options, Sides, class_label, endpoint, ordered, owners_label, remote_service, state_label,
-};
+use crate::output::{Options, class_label, endpoint, ordered, owners_label, state_label};
 
 const HEADERS: [&str; 9] = [
     "Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Service", "Class", "Process",
@@ -21,16 +20,15 @@ pub fn write_sockets(
     filter: &Filter,
     opts: Options,
 ) -> io::Result<()> {
-    let sides = Sides::new(snapshot);
+    let listening = Listening::of(snapshot);
     let rows: Vec<[String; 9]> = ordered(snapshot, filter)
         .into_iter()
         .map(|i| {
             let s = &snapshot.sockets[i as usize];
-            let service = match sides.local_service(snapshot, s, opts) {
-                Some(name) => name.to_string(),
-                None if sides.is_client(snapshot, s) => {
-                    remote_service(s, opts).map_or_else(|| "-".to_string(), |p| format!("->{p}"))
-                }
+            let service = match listening.service(snapshot, s) {
+                _ if opts.numeric => "-".to_string(),
+                Some(Service { name, peer: true }) => format!("->{name}"),
+                Some(Service { name, peer: false }) => name.to_string(),
                 None => "-".to_string(),
             };
             [

@@ -13,6 +13,7 @@ use ratatui::layout::Rect;
 
 use crate::analysis::filter::{Filter, FilterError};
 use crate::analysis::group::{Grouper, PortGroup};
+use crate::analysis::sides::Listening;
 use crate::model::{Proto, Snapshot, TcpState};
 use crate::source::sysctl::HostInfo;
 use crate::tui::event::Event;
@@ -21,7 +22,6 @@ use crate::tui::keys::{KeyMap, Mode};
 use crate::tui::layout::{self, Regions};
 use crate::tui::nav::Nav;
 use crate::tui::seen::SeenMap;
-use crate::tui::service::Listening;
 use crate::tui::sort::{GroupColumn, SocketColumn, Sort};
 use crate::tui::theme::Theme;
 

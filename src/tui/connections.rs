@@ -6,13 +6,13 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
 
+use crate::analysis::sides::Service;
 use crate::model::{Snapshot, Socket};
 use crate::tui::app::App;
 use crate::tui::format;
 use crate::tui::grid::{self, Align, Cell, Column};
 use crate::tui::layout::Regions;
 use crate::tui::render;
-use crate::tui::service::Service;
 use crate::tui::sort::SocketColumn;
 use crate::tui::theme::{Theme, state_label};
 

@@ -3,9 +3,9 @@
 use std::cmp::Reverse;
 
 use crate::analysis::group::{self, PortGroup};
+use crate::analysis::sides::Listening;
 use crate::model::{Owners, Snapshot, Socket, TcpState};
 use crate::tui::seen::SeenMap;
-use crate::tui::service::Listening;
 
 /// A column of the grouped view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,13 +8,14 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 
+use crate::analysis::filter::Filter;
 use crate::model::Snapshot;
 use crate::source::sysctl::HostInfo;
 use crate::tui::app::{App, AppOptions};
 use crate::tui::event::Event;
 use crate::tui::keys::Chord;
 use crate::tui::theme::Theme;
-use crate::tui::{parse_filter, render, synthetic};
+use crate::tui::{render, synthetic};
 
 /// A fixed start time, so ages on screen are exact.
 pub fn t0() -> Instant {
@@ -42,7 +43,7 @@ pub fn app_with(snap: Snapshot, width: u16, height: u16, filter: &str) -> App {
         numeric: false,
         theme: Theme::new(true),
         filter_text: filter.into(),
-        parse_filter,
+        parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
     };
     let mut app = App::new(options, t0()).expect("test filter parses");

@@ -1,6 +1,6 @@
 //! Which service a socket is about: its local port's for a server side, the peer's for a
-//! client (the same rule as the printed output: a client's ephemeral port's registry name
-//! is noise, 32768 is not "filenet-tms").
+//! client. A client's ephemeral port's registry name is noise (32768 is not "filenet-tms").
+//! Shared by the live view and the printed output.
 
 use foldhash::HashSet;
 
