@@ -86,6 +86,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             interval: config.interval,
             filter: config.filter_text.clone(),
             numeric: config.numeric,
+            alerts: config.alerts.clone(),
         }),
         Mode::Print { count } => print(config, count),
     }

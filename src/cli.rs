@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::analysis::alerts::{self, Alert};
 use crate::analysis::filter::Filter;
 use crate::model::Query;
 use crate::output::Format;
@@ -76,6 +77,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_owners: bool,
 
+    /// Alert when a threshold is crossed, e.g. `time_wait>5000`, `:443 close_wait>100`,
+    /// `accept_queue>80%`, `ephemeral>70%` (repeatable; replaces the default of that kind)
+    #[arg(long, value_name = "EXPR")]
+    pub alert: Vec<String>,
+
     /// Filter expression, e.g. `port:443 state:est` (same language as the `/` prompt)
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
@@ -102,6 +108,8 @@ pub struct Config {
     /// The filter as typed (the TUI's starting prompt text).
     pub filter_text: String,
     pub sampler: SamplerConfig,
+    /// Alert rules: defaults, with `--alert` replacing those of the same kind and scope.
+    pub alerts: Vec<Alert>,
 }
 
 /// A bad argument: the message names the bad part. Exit code 2.
@@ -114,6 +122,7 @@ impl Cli {
     pub fn into_config(self, stdout_is_tty: bool) -> Result<Config, UsageError> {
         let filter_text = self.filter.join(" ");
         let filter = Filter::parse_system(&filter_text).map_err(|e| UsageError(e.to_string()))?;
+        let alerts = alerts::configure(&self.alert).map_err(|e| UsageError(e.to_string()))?;
         let mode = if self.once {
             Mode::Print { count: 1 }
         } else if let Some(count) = self.count {
@@ -152,6 +161,7 @@ impl Cli {
             numeric: self.numeric,
             filter,
             filter_text,
+            alerts,
             sampler: SamplerConfig {
                 query,
                 proc_root: PathBuf::from("/proc"),

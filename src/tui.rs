@@ -55,6 +55,8 @@ pub struct TuiConfig {
     pub filter: String,
     /// Start without service names (`-n`); `n` toggles.
     pub numeric: bool,
+    /// Alert rules: the defaults with the command line's `--alert`s applied.
+    pub alerts: Vec<crate::analysis::alerts::Alert>,
 }
 
 /// The TUI ended because of a signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT); the terminal is
@@ -82,6 +84,7 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         interval,
         filter,
         numeric,
+        alerts: _alerts,
     } = config;
     let interval = interval.max(MIN_INTERVAL);
     let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;

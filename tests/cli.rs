@@ -30,6 +30,9 @@ fn bad_input_is_one_line_naming_the_bad_part_with_exit_2() {
         (&["--once", "state:bogus"], "bogus"),
         (&["--once", "port:70000"], "70000"),
         (&["--once", "addr:10.0.0.0/33"], "10.0.0.0/33"),
+        (&["--once", "--alert", "time_wait>lots"], "lots"),
+        (&["--once", "--alert", "tw_storm>5"], "tw_storm"),
+        (&["--once", "--alert", "time_wait>80%"], "time_wait"),
     ];
     for (args, bad) in cases {
         let out = portside(args);
