@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use portside::tui::app::{App, AppOptions};
-use portside::tui::event::Event;
+use portside::tui::event::{Event, Sample};
 use portside::tui::theme::Theme;
 use portside::tui::{render, synthetic};
 use ratatui::Terminal;
@@ -39,6 +39,7 @@ fn main() {
         filter_text: String::new(),
         parse_filter: portside::analysis::filter::Filter::parse_system,
         area: Rect::new(0, 0, width, height),
+        alerts: portside::analysis::alerts::default_alerts(),
     };
     let mut app = App::new(options, Instant::now()).unwrap();
     let snaps: Vec<_> = (0..6)
@@ -54,7 +55,7 @@ fn main() {
         tick += 1;
         let snap = snaps[tick % snaps.len()].clone();
         let t = Instant::now();
-        app.update(Event::Snapshot(Box::new(snap)), Instant::now());
+        app.update(Event::Sample(Sample::of(snap)), Instant::now());
         app.sync();
         t.elapsed()
     };

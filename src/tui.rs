@@ -1,11 +1,13 @@
 //! The interactive terminal UI: connections grouped by local port and TCP state, with a
-//! connections view, drill-down, filter prompt, sort and help.
+//! connections view, drill-down, filter prompt, sort and help; per-state and per-port
+//! history, the TIME_WAIT and listener panels, and firing alerts in the header.
 //!
 //! Threads: the sampler (`sampler_thread`), terminal input and signal forwarding
 //! (`event`) all send into one channel; this thread folds events into the [`app::App`]
 //! and draws. It never waits on a sample, and quitting does not wait for one either.
 
 pub mod app;
+mod chart;
 mod connections;
 mod drill;
 pub mod event;
@@ -18,7 +20,11 @@ mod help;
 mod input;
 pub mod keys;
 pub mod layout;
+mod listeners;
 mod nav;
+mod panel;
+#[cfg(test)]
+mod panel_tests;
 mod prompt;
 pub mod render;
 pub mod sampler_thread;
@@ -31,6 +37,7 @@ pub mod terminal;
 #[cfg(test)]
 mod testing;
 pub mod theme;
+mod timewait;
 
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -84,7 +91,7 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         interval,
         filter,
         numeric,
-        alerts: _alerts,
+        alerts,
     } = config;
     let interval = interval.max(MIN_INTERVAL);
     let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;
@@ -96,6 +103,7 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         filter_text: filter,
         parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
+        alerts,
     };
     let mut app = App::new(options, Instant::now()).context("bad filter")?;
     let (tx, rx) = mpsc::channel();

@@ -2,6 +2,7 @@
 //! in one `match`, and `sync()` recomputes the derived tables whose inputs changed.
 
 mod actions;
+mod panels;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -11,12 +12,14 @@ use std::time::{Duration, Instant};
 use crossterm::event::Event as TermEvent;
 use ratatui::layout::Rect;
 
+use crate::analysis::alerts::{self, Alert, FiredAlert};
 use crate::analysis::filter::{Filter, FilterError};
 use crate::analysis::group::{Grouper, PortGroup};
+use crate::analysis::insight::Insight;
 use crate::analysis::sides::Listening;
 use crate::model::{Proto, Snapshot, TcpState};
-use crate::source::sysctl::HostInfo;
-use crate::tui::event::Event;
+use crate::source::sysctl::{HostInfo, KernelSettings};
+use crate::tui::event::{Event, Sample};
 use crate::tui::input::LineInput;
 use crate::tui::keys::{KeyMap, Mode};
 use crate::tui::layout::{self, Regions};
@@ -25,6 +28,7 @@ use crate::tui::seen::SeenMap;
 use crate::tui::sort::{GroupColumn, SocketColumn, Sort};
 use crate::tui::theme::Theme;
 
+pub use panels::{ListenerLine, Panel, Panels};
 pub use tables::SockKey;
 
 /// How the app starts.
@@ -40,6 +44,8 @@ pub struct AppOptions {
     pub parse_filter: fn(&str) -> Result<Filter, FilterError>,
     /// The screen size.
     pub area: Rect,
+    /// Alert rules checked on every sample (the defaults with the user's `--alert`s).
+    pub alerts: Vec<Alert>,
 }
 
 /// The two main views.
@@ -107,13 +113,23 @@ pub struct App {
     /// The snapshot on screen.
     pub(crate) snapshot: Box<Snapshot>,
     pub(crate) has_sample: bool,
-    /// The newest snapshot not yet applied, with its arrival time (applied in `sync`, so a
+    /// The newest sample not yet applied, with its arrival time (applied in `sync`, so a
     /// burst costs one regroup).
-    incoming: Option<(Box<Snapshot>, Instant)>,
-    /// The newest snapshot received while paused, and how many arrived.
-    held: Option<(Box<Snapshot>, Instant)>,
+    incoming: Option<(Sample, Instant)>,
+    /// The newest sample received while paused, and how many arrived. Paused, the insight
+    /// is not fed either: history, rates and panels freeze with the picture, and the next
+    /// rates after resuming average over the gap.
+    held: Option<(Sample, Instant)>,
     pub(crate) held_count: u32,
     pub(crate) seen: SeenMap,
+    /// History, rates, TIME_WAIT and listener figures of every snapshot applied.
+    pub(crate) insight: Insight,
+    rules: Vec<Alert>,
+    /// Alerts firing on the snapshot on screen, most severe first.
+    pub(crate) fired: Vec<FiredAlert>,
+    /// The kernel settings read with the newest sample that had them.
+    pub(crate) settings: Option<KernelSettings>,
+    pub(crate) panels: Panels,
     /// Local ports with a listener in the snapshot on screen (names client sockets' services).
     pub(crate) listening: Listening,
     /// The time of the last event: ages on screen are measured to it.
@@ -165,6 +181,11 @@ impl App {
             held: None,
             held_count: 0,
             seen: SeenMap::default(),
+            insight: Insight::default(),
+            rules: options.alerts,
+            fired: Vec::new(),
+            settings: None,
+            panels: Panels::default(),
             listening: Listening::default(),
             now,
             last_error: None,
@@ -219,7 +240,9 @@ impl App {
 
     /// Screen regions for a screen of size `area`.
     pub fn regions_in(&self, area: Rect) -> Option<Regions> {
-        let status = u16::from(self.last_error.is_some()) + u16::from(self.not_root());
+        let status = u16::from(self.last_error.is_some())
+            + u16::from(self.not_root())
+            + u16::from(!self.fired.is_empty());
         let footer = 1 + self.prompt_error_lines(area.width);
         layout::regions(area, status, footer)
     }
@@ -266,15 +289,17 @@ impl App {
             }
             Event::Input(TermEvent::Resize(w, h)) => {
                 self.area = Rect::new(0, 0, w, h);
+                // The TIME_WAIT report keeps as many rows as the screen is tall.
+                self.panels.stale = true;
                 self.clamp_navs();
             }
             Event::Input(_) | Event::Tick => {}
-            Event::Snapshot(snapshot) => {
+            Event::Sample(sample) => {
                 if self.paused {
-                    self.held = Some((snapshot, now));
+                    self.held = Some((sample, now));
                     self.held_count += 1;
                 } else {
-                    self.incoming = Some((snapshot, now));
+                    self.incoming = Some((sample, now));
                 }
                 self.last_error = None;
             }
@@ -287,15 +312,33 @@ impl App {
     /// Applies the newest snapshot and recomputes the derived tables the current view
     /// needs and whose inputs changed; keeps each table's selection on the same row.
     pub fn sync(&mut self) {
-        if let Some((snapshot, arrived)) = self.incoming.take() {
-            self.apply_snapshot(snapshot, arrived);
+        if let Some((sample, arrived)) = self.incoming.take() {
+            self.apply_sample(sample, arrived);
         }
         self.refresh_tables();
+        self.refresh_panel();
         self.clamp_navs();
+        self.clamp_panel();
         self.remember_selection();
     }
 
-    fn apply_snapshot(&mut self, snapshot: Box<Snapshot>, arrived: Instant) {
+    /// Puts a sample on screen: the insight takes it in (~5 ms at 100k sockets, one pass),
+    /// then the alerts are checked; panel reports wait until a panel is drawn.
+    fn apply_sample(&mut self, sample: Sample, arrived: Instant) {
+        let Sample {
+            snapshot,
+            listen_stats,
+            settings,
+        } = sample;
+        self.insight.update(&snapshot);
+        if let Some(stats) = listen_stats {
+            self.insight.record_listen_stats(&stats);
+        }
+        if settings.is_some() {
+            self.settings = settings;
+        }
+        self.fired = alerts::evaluate(&self.rules, &self.insight);
+        self.panels.stale = true;
         self.seen.update(&snapshot, arrived);
         self.listening = Listening::of(&snapshot);
         self.snapshot = snapshot;

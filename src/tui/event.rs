@@ -12,7 +12,30 @@ use std::time::{Duration, Instant};
 use crossterm::event;
 
 use crate::model::Snapshot;
+use crate::source::sysctl::{KernelSettings, ListenStats};
 use crate::tui::terminal::panic_message;
+
+/// One sample: the socket snapshot and the host figures read right after it, on the
+/// sampler's thread (no `/proc` reads on the UI thread).
+#[derive(Debug)]
+pub struct Sample {
+    pub snapshot: Box<Snapshot>,
+    /// `/proc/net/netstat` ListenOverflows / ListenDrops; `None` when unreadable.
+    pub listen_stats: Option<ListenStats>,
+    /// The sysctls the TIME_WAIT panel explains; `None` when the source has none.
+    pub settings: Option<KernelSettings>,
+}
+
+impl Sample {
+    /// A sample of a snapshot alone (no counters, no settings).
+    pub fn of(snapshot: Snapshot) -> Sample {
+        Sample {
+            snapshot: Box::new(snapshot),
+            listen_stats: None,
+            settings: None,
+        }
+    }
+}
 
 /// Everything the UI thread reacts to.
 #[derive(Debug)]
@@ -20,7 +43,7 @@ pub enum Event {
     /// A key press, mouse event or resize.
     Input(event::Event),
     /// A new sample, moved from the sampler thread.
-    Snapshot(Box<Snapshot>),
+    Sample(Sample),
     /// A sample failed; the UI keeps the last good snapshot and shows this.
     SampleError(String),
     /// Time passed (ages on screen move on even with a long interval).

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::App;
+use crate::tui::app::{App, Panel};
 use crate::tui::keys::{self, Action, NORMAL};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -39,6 +39,28 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
 /// The keys worth showing now, most useful first (the footer drops the last ones first).
 fn hints(app: &App) -> &'static [Action] {
+    match app.panels.open {
+        Some(Panel::TimeWait) => {
+            return &[
+                Action::Back,
+                Action::ListenerPanel,
+                Action::ToggleHelp,
+                Action::Quit,
+                Action::TogglePause,
+            ];
+        }
+        Some(Panel::Listeners) => {
+            return &[
+                Action::Back,
+                Action::DrillDown,
+                Action::TimeWaitPanel,
+                Action::ToggleHelp,
+                Action::Quit,
+                Action::TogglePause,
+            ];
+        }
+        None => {}
+    }
     if app.drill.is_some() {
         &[
             Action::Back,
@@ -54,6 +76,8 @@ fn hints(app: &App) -> &'static [Action] {
             Action::ToggleHelp,
             Action::Quit,
             Action::OpenFilter,
+            Action::TimeWaitPanel,
+            Action::ListenerPanel,
             Action::DrillDown,
             Action::SwitchView,
             Action::CycleSort,
@@ -67,6 +91,8 @@ fn hints(app: &App) -> &'static [Action] {
             Action::Quit,
             Action::OpenFilter,
             Action::ClearFilter,
+            Action::TimeWaitPanel,
+            Action::ListenerPanel,
             Action::DrillDown,
             Action::SwitchView,
             Action::CycleSort,

@@ -19,6 +19,34 @@ pub fn count(n: u32) -> String {
     }
 }
 
+/// An exact count with thousands separators, for sentences: `23,004`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A rate per second in at most 5 columns: `0`, `0.4`, `12.5`, `340`, `12.3k`.
+pub fn rate(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec <= 0.0 {
+        return "0".to_string();
+    }
+    if per_sec < 100.0 {
+        let s = format!("{per_sec:.1}");
+        return s.strip_suffix(".0").map_or(s.clone(), str::to_string);
+    }
+    if per_sec < 10_000.0 {
+        return format!("{per_sec:.0}");
+    }
+    count(per_sec.min(f64::from(u32::MAX)) as u32)
+}
+
 /// A count of bytes or sockets as a plain number, grouped for readability past 9999.
 pub fn usize_count(n: usize) -> String {
     count(u32::try_from(n).unwrap_or(u32::MAX))
@@ -151,6 +179,30 @@ mod tests {
             assert!(count(n).len() <= 5);
         }
         assert_eq!(usize_count(usize::MAX), "4294M");
+    }
+
+    #[test]
+    fn thousands_and_rates() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(23_004), "23,004");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        let cases = [
+            (0.0, "0"),
+            (-3.0, "0"),
+            (f64::NAN, "0"),
+            (0.04, "0"),
+            (0.44, "0.4"),
+            (2.0, "2"),
+            (12.46, "12.5"),
+            (340.2, "340"),
+            (12_345.0, "12.3k"),
+            (f64::INFINITY, "0"),
+            (1e12, "4294M"),
+        ];
+        for (r, want) in cases {
+            assert_eq!(rate(r), want, "{r}");
+        }
     }
 
     #[test]

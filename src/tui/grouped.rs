@@ -1,29 +1,41 @@
-//! The grouped view: one row per (protocol, local port) with a count per state.
+//! The grouped view: one row per (protocol, local port) with a count per state and the
+//! port's trend (change over the last minute, and a sparkline when there is room).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 
+use std::time::Duration;
+
 use crate::analysis::group::PortGroup;
+use crate::analysis::ports::PortKey;
 use crate::model::TcpState;
 use crate::tui::app::App;
-use crate::tui::format;
 use crate::tui::grid::{self, Align, Cell, Column};
 use crate::tui::layout::Regions;
 use crate::tui::render;
 use crate::tui::sort::GroupColumn;
 use crate::tui::theme::state_label;
+use crate::tui::{chart, format};
 
 /// Widest the process column shrinks to before state columns give way.
 const PROCESS_MIN: u16 = 12;
 /// Width of the OTHER column that sums the states without a column of their own.
 const OTHER_WIDTH: u16 = 6;
+/// Width of the trend column's change over the last minute (`▲123`, `▼12k`).
+const DELTA_WIDTH: u16 = 5;
+/// Width of the trend column's sparkline, added when the state columns leave room.
+const SPARK_WIDTH: u16 = 8;
+/// The trend column's window.
+const TREND_WINDOW: Duration = Duration::from_secs(60);
 
-/// The columns on screen: which state columns fit, and whether an OTHER column sums the rest.
+/// The columns on screen: which state columns fit, whether an OTHER column sums the rest,
+/// and the width of the trend's sparkline (0: the change alone).
 struct Plan {
     columns: Vec<Column>,
     states: Vec<TcpState>,
     other: Vec<TcpState>,
+    spark: usize,
 }
 
 fn plan(app: &App, width: u16) -> Plan {
@@ -64,7 +76,7 @@ fn plan(app: &App, width: u16) -> Plan {
     ));
     let total_w = label_width("TOTAL", GroupColumn::Total).max(5);
     // Everything but the state columns: fixed columns, the process column at its
-    // narrowest, TOTAL, and one space after each column.
+    // narrowest, TOTAL, the trend's change, and one space after each column.
     let fixed: u16 = columns
         .iter()
         .map(|c| match c.width {
@@ -74,7 +86,9 @@ fn plan(app: &App, width: u16) -> Plan {
         .sum::<u16>()
         + PROCESS_MIN
         + 1
-        + total_w;
+        + total_w
+        + 1
+        + DELTA_WIDTH;
     columns.push(Column {
         sorted: mark(GroupColumn::Process),
         ..Column::new("PROCESS", Constraint::Fill(1), Align::Left)
@@ -114,11 +128,30 @@ fn plan(app: &App, width: u16) -> Plan {
         Align::Right,
         Some(GroupColumn::Total),
     ));
+    let spark = trend_column(&mut columns, avail);
     Plan {
         columns,
         states,
         other,
+        spark,
     }
+}
+
+/// Adds the trend column: the change alone, with a sparkline when `avail` leaves room.
+/// Returns the sparkline's width (0 without).
+fn trend_column(columns: &mut Vec<Column>, avail: u16) -> usize {
+    let spark = if avail > SPARK_WIDTH + 1 {
+        SPARK_WIDTH
+    } else {
+        0
+    };
+    let (label, width) = if spark > 0 {
+        ("TREND  Δ1m", DELTA_WIDTH + 1 + spark)
+    } else {
+        ("Δ1m", DELTA_WIDTH)
+    };
+    columns.push(Column::new(label, Constraint::Length(width), Align::Right));
+    usize::from(spark)
 }
 
 pub fn render(frame: &mut Frame, r: &Regions, app: &App) {
@@ -198,5 +231,26 @@ fn cells(app: &App, g: &PortGroup, plan: &Plan) -> Vec<Cell> {
         cells.push(count_cell(n, ratatui::style::Style::new()));
     }
     cells.push(Cell::new(format::count(g.total), theme.bold()));
+    cells.push(trend_cell(app, g, plan.spark));
     cells
+}
+
+/// The port's sockets (all states, unfiltered) a minute ago against now, and the last
+/// samples as a sparkline; blank for ports without history (one-socket client ports).
+fn trend_cell(app: &App, g: &PortGroup, spark: usize) -> Cell {
+    let history = app.insight.history();
+    let Some(h) = history.port(PortKey::new(g.proto, g.port)) else {
+        return Cell::default();
+    };
+    let d = h.delta(None, history.points_within(TREND_WINDOW));
+    let change = chart::delta(d);
+    if spark == 0 {
+        return Cell::new(change, chart::delta_style(d, app.theme));
+    }
+    let text = format!(
+        "{} {change:>w$}",
+        chart::spark(h.totals(), spark),
+        w = usize::from(DELTA_WIDTH)
+    );
+    Cell::new(text, chart::delta_style(d, app.theme))
 }

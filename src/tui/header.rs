@@ -1,15 +1,17 @@
-//! The header: host and totals, a colored count per state, then status lines (the last
-//! sample's error, the not-root note).
+//! The header: host and totals, a colored count per state with its recent history as a
+//! sparkline, then status lines (the most severe firing alert, the last sample's error,
+//! the not-root note).
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::analysis::alerts::Severity;
 use crate::model::TcpState;
 use crate::tui::app::App;
-use crate::tui::format;
 use crate::tui::theme::{state_header_name, state_label};
+use crate::tui::{chart, format};
 
 /// Header order: the life of a connection, then the rest.
 const ORDER: [TcpState; TcpState::COUNT] = [
@@ -80,6 +82,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         info.splice(0..0, brand);
     }
     let mut lines = vec![Line::from(info), states_line(app, area.width)];
+    if let Some(alert) = alert_line(app, area.width) {
+        lines.push(alert);
+    }
     if let Some(e) = &app.last_error {
         lines.push(Line::styled(
             format!("sample failed: {e} (showing the last good sample)"),
@@ -95,18 +100,37 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// `LISTEN 12  ESTAB 1.2k  TIME_WAIT 300 ...`, each in its state's color; with the short
-/// column labels (`TIME_W`) when the long names do not fit in `width`.
+/// A state's name in the header: long (`TIME_WAIT`) or short (`TIME_W`).
+type StateName = fn(TcpState) -> &'static str;
+
+/// Ways to write the states line, widest first: long or short names, and sparklines of
+/// the last N samples (one per second by default) or none.
+const STATES_FORMS: [(StateName, usize); 7] = [
+    (state_header_name, 10),
+    (state_header_name, 7),
+    (state_header_name, 4),
+    (state_label, 6),
+    (state_label, 4),
+    (state_header_name, 0),
+    (state_label, 0),
+];
+
+/// `LISTEN 12 ▁▂▃  ESTAB 1.2k ▅▆█  TIME_WAIT 300 ▁▁▇ ...`, each in its state's color; the
+/// first form of [`STATES_FORMS`] that fits in `width`.
 fn states_line(app: &App, width: u16) -> Line<'static> {
-    let long = states_spans(app, state_header_name);
-    if long.iter().map(Span::width).sum::<usize>() <= usize::from(width) {
-        return Line::from(long);
+    let mut spans = Vec::new();
+    for (name, spark) in STATES_FORMS {
+        spans = states_spans(app, name, spark);
+        if spans.iter().map(Span::width).sum::<usize>() <= usize::from(width) {
+            break;
+        }
     }
-    Line::from(states_spans(app, state_label))
+    Line::from(spans)
 }
 
-fn states_spans(app: &App, name: fn(TcpState) -> &'static str) -> Vec<Span<'static>> {
+fn states_spans(app: &App, name: fn(TcpState) -> &'static str, spark: usize) -> Vec<Span<'static>> {
     let theme = app.theme;
+    let history = app.insight.history().host();
     let mut spans = Vec::new();
     for state in ORDER {
         let n = app.state_totals[state.index()];
@@ -123,6 +147,46 @@ fn states_spans(app: &App, name: fn(TcpState) -> &'static str) -> Vec<Span<'stat
         };
         spans.push(Span::styled(format!("{} ", name(state)), style));
         spans.push(Span::styled(format::count(n), style.patch(theme.bold())));
+        let i = state.index();
+        let series = || history.iter().map(move |p| p.tcp[i] + p.udp[i]);
+        // As wide as the history, once there are two points to compare.
+        let spark = spark.min(history.len());
+        if spark > 1 && series().rev().take(spark).any(|v| v > 0) {
+            spans.push(Span::styled(
+                format!(" {}", chart::spark(series(), spark)),
+                theme.state(state),
+            ));
+        }
     }
     spans
+}
+
+/// The most severe firing alert, cut to `width` so the count of the others stays visible.
+fn alert_line(app: &App, width: u16) -> Option<Line<'static>> {
+    let theme = app.theme;
+    let first = app.fired.first()?;
+    let (label, style) = match first.severity {
+        Severity::Critical => ("CRITICAL ", theme.error().patch(theme.selected())),
+        Severity::Warning => ("WARNING ", theme.warning().patch(theme.bold())),
+    };
+    let more = match app.fired.len() - 1 {
+        0 => String::new(),
+        n => format!("  (+{n} more)"),
+    };
+    let room = usize::from(width).saturating_sub(label.len() + more.len());
+    let message = if first.message.chars().count() > room {
+        let mut cut: String = first.message.chars().take(room.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    } else {
+        first.message.clone()
+    };
+    Some(Line::from(vec![
+        Span::styled(label, style),
+        Span::styled(
+            message,
+            style.remove_modifier(ratatui::style::Modifier::REVERSED),
+        ),
+        Span::styled(more, theme.bold()),
+    ]))
 }

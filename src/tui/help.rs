@@ -30,7 +30,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 fn lines(theme: Theme) -> Vec<Line<'static>> {
     let mut lines: Vec<Line> = keys::keys_by_description(NORMAL)
         .into_iter()
-        .chain([("wheel, click".to_string(), "scroll, select")])
         .map(|(k, what)| {
             Line::from(vec![
                 Span::styled(format!(" {k:<KEYS_W$}"), theme.key()),
@@ -56,7 +55,9 @@ fn lines(theme: Theme) -> Vec<Line<'static>> {
         ("~", "owner inferred"),
         ("?", "owner hidden (not root)"),
         ("-", "no owner"),
-        ("5s+", "there since start"),
+        ("5s+", "seen since start"),
+        ("wheel/click", "scroll/select"),
+        ("Δ1m", "1-min change"),
         (
             "wk reg eph dyn",
             "well-known, registered, ephemeral, dynamic ports",
@@ -78,7 +79,7 @@ fn pack(items: Vec<(String, String, Style)>, theme: Theme) -> Vec<Line<'static>>
     let mut line: Vec<Span> = vec![Span::raw(" ")];
     let mut width = 1;
     for (key, what, style) in items {
-        let item_w = key.len() + usize::from(!key.is_empty()) + what.chars().count();
+        let item_w = key.chars().count() + usize::from(!key.is_empty()) + what.chars().count();
         if width > 1 && width + 3 + item_w > INNER_W {
             lines.push(Line::from(std::mem::replace(
                 &mut line,

@@ -21,6 +21,10 @@ pub enum Action {
     Bottom,
     DrillDown,
     Back,
+    /// Open or close the TIME_WAIT panel.
+    TimeWaitPanel,
+    /// Open or close the listener panel.
+    ListenerPanel,
     SwitchView,
     CycleSort,
     ReverseSort,
@@ -55,7 +59,10 @@ impl Action {
             Action::PageUp | Action::PageDown => "page up / down",
             Action::Top | Action::Bottom => "first / last row",
             Action::DrillDown => "connections of the selected port",
-            Action::Back => "back",
+            Action::Back => "back (leaves a panel)",
+            Action::TimeWaitPanel | Action::ListenerPanel => {
+                "TIME_WAIT / listener panel (again: close)"
+            }
             Action::SwitchView => "switch view: ports / connections",
             Action::CycleSort => "sort by the next column",
             Action::ReverseSort => "reverse the sort order",
@@ -85,6 +92,8 @@ impl Action {
             Action::DrillDown => "open",
             Action::Back | Action::CloseHelp => "back",
             Action::SwitchView => "view",
+            Action::TimeWaitPanel => "time-wait",
+            Action::ListenerPanel => "listeners",
             Action::CycleSort => "sort",
             Action::ReverseSort => "reverse",
             Action::OpenFilter => "filter",
@@ -131,6 +140,8 @@ pub const NORMAL: &[(&str, Action)] = &[
     ("enter", Action::DrillDown),
     ("esc", Action::Back),
     ("backspace", Action::Back),
+    ("w", Action::TimeWaitPanel),
+    ("L", Action::ListenerPanel),
     ("tab", Action::SwitchView),
     ("backtab", Action::SwitchView),
     ("s", Action::CycleSort),
@@ -292,6 +303,22 @@ mod tests {
                 Some(Action::SwitchView),
             ),
             (Mode::Normal, key(KeyCode::Char('x'), n), None),
+            (
+                Mode::Normal,
+                key(KeyCode::Char('w'), n),
+                Some(Action::TimeWaitPanel),
+            ),
+            (
+                Mode::Normal,
+                key(KeyCode::Char('L'), KeyModifiers::SHIFT),
+                Some(Action::ListenerPanel),
+            ),
+            (Mode::Normal, key(KeyCode::Char('l'), n), None),
+            (
+                Mode::Prompt,
+                key(KeyCode::Char('w'), n),
+                Some(Action::PromptInsert('w')),
+            ),
             (
                 Mode::Prompt,
                 key(KeyCode::Char('q'), n),

@@ -3,11 +3,12 @@
 //! ```text
 //! ┌────────────────────────────────────────────────────────────┐
 //! │ portside │ host kernel │ sockets, with a process │ timing  │ header.rs
-//! │ LISTEN 3  SYN_RECV 0  ESTAB 12  CLOSE_WAIT 0  TIME_WAIT 4  │
-//! │ [sample error]  [not-root note]                            │
+//! │ LISTEN 3 ▁▂  SYN_RECV 0  ESTAB 12 ▃▅█  TIME_WAIT 4 ▁▁▂    │ (state sparklines)
+//! │ [firing alert]  [sample error]  [not-root note]            │
 //! │  Ports  Connections   12 ports, 40 sockets     sort: PORT▲ │ title (here)
-//! │ PROTO PORT SERVICE CLASS PROCESS   LISTEN ESTAB ... TOTAL  │ grouped.rs |
+//! │ PROTO PORT SERVICE CLASS PROCESS   LISTEN ESTAB ... Δ1m    │ grouped.rs |
 //! │ rows: only the visible window is formatted                 │ connections.rs | drill.rs
+//! │   (or a panel over title + columns + rows)                 │ timewait.rs | listeners.rs
 //! │ [filter error]                                             │
 //! │ filter: ...   ? help  q quit  / filter ...  (or the prompt)│ footer.rs | prompt.rs
 //! └────────────────────────────────────────────────────────────┘
@@ -19,11 +20,11 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use crate::tui::app::{App, View};
+use crate::tui::app::{App, Panel, View};
 use crate::tui::layout::{MIN_HEIGHT, MIN_WIDTH};
 use crate::tui::sort::{Column, GroupColumn, SocketColumn, Sort};
 use crate::tui::theme::state_label;
-use crate::tui::{connections, drill, footer, grouped, header, help, prompt};
+use crate::tui::{connections, drill, footer, grouped, header, help, listeners, prompt, timewait};
 
 /// Draws one frame. Reads the app only; call `App::sync` first.
 pub fn render(frame: &mut Frame, app: &App) {
@@ -33,10 +34,12 @@ pub fn render(frame: &mut Frame, app: &App) {
         return;
     };
     header::render(frame, r.header, app);
-    match (&app.drill, app.view) {
-        (Some(d), _) => drill::render(frame, &r, app, d),
-        (None, View::Ports) => grouped::render(frame, &r, app),
-        (None, View::Connections) => connections::render(frame, &r, app),
+    match (app.panels.open, &app.drill, app.view) {
+        (Some(Panel::TimeWait), _, _) => timewait::render(frame, r.body(), app),
+        (Some(Panel::Listeners), _, _) => listeners::render(frame, r.body(), app),
+        (None, Some(d), _) => drill::render(frame, &r, app, d),
+        (None, None, View::Ports) => grouped::render(frame, &r, app),
+        (None, None, View::Connections) => connections::render(frame, &r, app),
     }
     match &app.prompt {
         Some(p) => prompt::render(frame, r.footer, app, p),

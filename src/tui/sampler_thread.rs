@@ -1,5 +1,6 @@
 //! The sampler's own thread: one sample per interval, each moved to the UI as an owned
-//! snapshot. The UI never waits on a sample; the sleep between samples is cancellable.
+//! snapshot with the host counters read next to it. The UI never waits on a sample and
+//! never reads `/proc` itself; the sleep between samples is cancellable.
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -7,16 +8,16 @@ use std::sync::mpsc::Sender;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::model::Snapshot;
 use crate::source::sampler::{Sampler, SamplerConfig};
-use crate::tui::event::{Cancel, Event};
+use crate::source::sysctl::{self, KernelSettings};
+use crate::tui::event::{Cancel, Event, Sample};
 use crate::tui::terminal::panic_message;
 
 /// Where the UI's snapshots come from: the kernel (via [`Sampler`]), or a synthetic
 /// source for demos and tests.
 pub trait SnapshotSource: Send + 'static {
     /// Takes one sample; the error is shown in the UI's status line.
-    fn sample(&mut self) -> Result<Snapshot, String>;
+    fn sample(&mut self) -> Result<Sample, String>;
 
     /// Drops internal state after a panic in `sample`, so the next call starts afresh.
     fn reset(&mut self) {}
@@ -39,7 +40,9 @@ impl KernelSource {
 }
 
 impl SnapshotSource for KernelSource {
-    fn sample(&mut self) -> Result<Snapshot, String> {
+    /// The snapshot, then `/proc/net/netstat` and the sysctls (six small reads, ~0.1 ms):
+    /// read right after the dump so counter rates and socket counts cover the same time.
+    fn sample(&mut self) -> Result<Sample, String> {
         let sampler = match &mut self.sampler {
             Some(s) => s,
             None => self.sampler.insert(
@@ -47,7 +50,13 @@ impl SnapshotSource for KernelSource {
                     .map_err(|e| format!("cannot start sampling: {e}"))?,
             ),
         };
-        sampler.sample().map_err(|e| e.to_string())
+        let snapshot = sampler.sample().map_err(|e| e.to_string())?;
+        let root = &self.config.proc_root;
+        Ok(Sample {
+            snapshot: Box::new(snapshot),
+            listen_stats: sysctl::listen_stats(root).ok(),
+            settings: Some(KernelSettings::read(root)),
+        })
     }
 
     fn reset(&mut self) {
@@ -73,7 +82,7 @@ fn run(mut source: impl SnapshotSource, interval: Duration, tx: &Sender<Event>, 
         let started = Instant::now();
         // A panic in the source becomes an error line; the source starts afresh next tick.
         let event = match panic::catch_unwind(AssertUnwindSafe(|| source.sample())) {
-            Ok(Ok(snapshot)) => Event::Snapshot(Box::new(snapshot)),
+            Ok(Ok(sample)) => Event::Sample(sample),
             Ok(Err(e)) => Event::SampleError(e),
             Err(payload) => {
                 source.reset();
@@ -98,12 +107,12 @@ mod tests {
     struct Flaky(u32);
 
     impl SnapshotSource for Flaky {
-        fn sample(&mut self) -> Result<Snapshot, String> {
+        fn sample(&mut self) -> Result<Sample, String> {
             self.0 += 1;
             match self.0 % 3 {
                 1 => Err("no netlink".into()),
                 2 => panic!("decoder bug"),
-                _ => Ok(Snapshot::empty()),
+                _ => Ok(Sample::of(crate::model::Snapshot::empty())),
             }
         }
 
@@ -121,7 +130,7 @@ mod tests {
         for _ in 0..3 {
             got.push(match rx.recv_timeout(Duration::from_secs(10)).unwrap() {
                 Event::SampleError(e) => e,
-                Event::Snapshot(_) => "snapshot".into(),
+                Event::Sample(_) => "snapshot".into(),
                 other => panic!("unexpected {other:?}"),
             });
         }
@@ -134,11 +143,36 @@ mod tests {
     }
 
     #[test]
-    fn the_kernel_source_samples() {
+    fn the_kernel_source_samples_with_counters_and_settings() {
         let mut source = KernelSource::new(SamplerConfig::default());
-        assert!(source.sample().is_ok());
+        let sample = source.sample().unwrap();
+        assert!(
+            sample.listen_stats.is_some(),
+            "/proc/net/netstat is readable"
+        );
+        let settings = sample.settings.unwrap();
+        assert_eq!(settings.ephemeral_range, sample.snapshot.ephemeral_range);
         source.reset();
         assert!(source.sample().is_ok());
+    }
+
+    #[test]
+    fn a_proc_root_without_counters_or_sysctls_gives_none() {
+        // `net/` must exist for the sampler; netstat and the sysctls are missing.
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("net")).unwrap();
+        let config = SamplerConfig {
+            proc_root: root.path().to_path_buf(),
+            force_proc_net: false,
+            resolve_owners: false,
+            ..SamplerConfig::default()
+        };
+        let mut source = KernelSource::new(config);
+        let sample = source.sample().unwrap();
+        assert_eq!(sample.listen_stats, None);
+        let settings = sample.settings.unwrap();
+        assert_eq!(settings.tcp_tw_reuse, None);
+        assert_eq!(settings.ephemeral_range, sysctl::DEFAULT_EPHEMERAL_RANGE);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crossterm::event::Event as TermEvent;
 use ratatui::style::Color;
 
 use crate::model::TcpState;
-use crate::tui::event::Event;
+use crate::tui::event::{Event, Sample};
 use crate::tui::testing::{app, app_with, at, draw, press, screen, snapshot, type_text};
 
 #[test]
@@ -45,7 +45,7 @@ fn drill_down() {
     fresh.local.set_port(443);
     fresh.remote.set_port(2);
     next.sockets.push(fresh);
-    app.update(Event::Snapshot(Box::new(next)), at(10));
+    app.update(Event::Sample(Sample::of(next)), at(10));
     app.update(Event::Tick, at(12));
     insta::assert_snapshot!(screen(&mut app));
 }
@@ -121,12 +121,12 @@ fn not_root_note_and_sample_error() {
 fn waiting_for_the_first_sample_and_paused() {
     let mut app = app(40);
     press(&mut app, "p");
-    app.update(Event::Snapshot(Box::new(snapshot(41))), at(1));
+    app.update(Event::Sample(Sample::of(snapshot(41))), at(1));
     let text = screen(&mut app);
     assert!(text.contains("PAUSED (1 new)"), "{text}");
     let mut empty = app_with(snapshot(0), 100, 30, "");
     empty.update(
-        Event::Snapshot(Box::new(crate::model::Snapshot::empty())),
+        Event::Sample(Sample::of(crate::model::Snapshot::empty())),
         at(1),
     );
     let text = screen(&mut empty);

@@ -9,7 +9,11 @@ use std::time::{Duration, SystemTime};
 use crate::model::{
     Coverage, Family, Owners, Process, Proto, Snapshot, Socket, SourceKind, TcpState, Unattributed,
 };
+use crate::tui::event::Sample;
 use crate::tui::sampler_thread::SnapshotSource;
+
+mod busy;
+pub use busy::{BUSY_EPHEMERAL_RANGE, busy, busy_settings};
 
 /// A tiny deterministic generator (64-bit LCG); good enough to spread addresses.
 struct Lcg(u64);
@@ -203,14 +207,16 @@ impl SyntheticSource {
 }
 
 impl SnapshotSource for SyntheticSource {
-    fn sample(&mut self) -> Result<Snapshot, String> {
+    /// Taken now (so history and rates move in a demo); no counters or settings.
+    fn sample(&mut self) -> Result<Sample, String> {
         self.tick += 1;
         // Most connections stay (same seed prefix), a few change each tick.
         let churn = self.connections / 20 + 1;
         let mut snap = snapshot(self.connections.saturating_sub(churn), 7);
         let extra = snapshot(churn, self.tick);
         snap.sockets.extend(extra.sockets.into_iter().skip(8));
-        Ok(snap)
+        snap.taken_at = SystemTime::now();
+        Ok(Sample::of(snap))
     }
 }
 
@@ -238,8 +244,9 @@ mod tests {
     #[test]
     fn source_keeps_most_connections() {
         let mut src = SyntheticSource::new(200);
-        let a = src.sample().unwrap();
-        let b = src.sample().unwrap();
+        let a = src.sample().unwrap().snapshot;
+        let b = src.sample().unwrap().snapshot;
+        assert!(b.taken_at >= a.taken_at);
         assert_eq!(a.sockets.len(), b.sockets.len());
         let kept = a.sockets.iter().filter(|s| b.sockets.contains(s)).count();
         assert!(kept > 150, "{kept}");

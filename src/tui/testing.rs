@@ -12,7 +12,7 @@ use crate::analysis::filter::Filter;
 use crate::model::Snapshot;
 use crate::source::sysctl::HostInfo;
 use crate::tui::app::{App, AppOptions};
-use crate::tui::event::Event;
+use crate::tui::event::{Event, Sample};
 use crate::tui::keys::Chord;
 use crate::tui::theme::Theme;
 use crate::tui::{render, synthetic};
@@ -32,8 +32,8 @@ pub fn snapshot(connections: usize) -> Snapshot {
     synthetic::snapshot(connections, 1)
 }
 
-/// An app of `width` x `height` with `filter`, fed `snap` at t0.
-pub fn app_with(snap: Snapshot, width: u16, height: u16, filter: &str) -> App {
+/// A new app of `width` x `height` with `filter` and the default alerts, before any sample.
+pub fn empty_app(width: u16, height: u16, filter: &str) -> App {
     let options = AppOptions {
         interval: Duration::from_secs(1),
         host: HostInfo {
@@ -45,10 +45,27 @@ pub fn app_with(snap: Snapshot, width: u16, height: u16, filter: &str) -> App {
         filter_text: filter.into(),
         parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
+        alerts: crate::analysis::alerts::default_alerts(),
     };
-    let mut app = App::new(options, t0()).expect("test filter parses");
-    app.update(Event::Snapshot(Box::new(snap)), t0());
+    App::new(options, t0()).expect("test filter parses")
+}
+
+/// An app of `width` x `height` with `filter`, fed `snap` at t0.
+pub fn app_with(snap: Snapshot, width: u16, height: u16, filter: &str) -> App {
+    let mut app = empty_app(width, height, filter);
+    app.update(Event::Sample(Sample::of(snap)), t0());
     app.sync();
+    app
+}
+
+/// An app of `width` x `height` fed the busy host's samples 0 to `last`, one second apart
+/// (each applied, as the UI loop would between draws).
+pub fn busy_app(last: u32, width: u16, height: u16) -> App {
+    let mut app = empty_app(width, height, "");
+    for tick in 0..=last {
+        app.update(Event::Sample(synthetic::busy(tick)), at(u64::from(tick)));
+        app.sync();
+    }
     app
 }
 

@@ -54,6 +54,11 @@ impl Theme {
         self.fg(Color::Yellow)
     }
 
+    /// A gauge with headroom left.
+    pub fn good(self) -> Style {
+        self.fg(Color::Green)
+    }
+
     /// Zero counts and secondary text.
     pub fn dim(self) -> Style {
         if self.color {

@@ -3,7 +3,7 @@
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 
 use crate::analysis::filter::Filter;
-use crate::tui::app::{App, Drill, Prompt, QuitReason, View};
+use crate::tui::app::{App, Drill, Panel, Prompt, QuitReason, View};
 use crate::tui::input::LineInput;
 use crate::tui::keys::Action;
 use crate::tui::nav::Nav;
@@ -13,7 +13,11 @@ impl App {
     /// Does what an action asks; the one place keys and mouse turn into state changes.
     pub fn apply(&mut self, action: Action) {
         self.sync();
-        let page = self.page();
+        let page = if self.panels.open == Some(Panel::Listeners) {
+            self.panel_page()
+        } else {
+            self.page()
+        };
         let page_step = page.cast_signed();
         match action {
             Action::Quit => self.quit = Some(QuitReason::Key),
@@ -28,9 +32,20 @@ impl App {
                 self.move_selection(|nav, len| nav.select(len.saturating_sub(1), len, page));
             }
             Action::ClickRow(y) => self.click(y, page),
-            Action::DrillDown => self.drill_down(),
-            Action::Back => self.drill = None,
+            Action::DrillDown => match self.panels.open {
+                Some(Panel::Listeners) => self.drill_into_listener(),
+                Some(Panel::TimeWait) => {}
+                None => self.drill_down(),
+            },
+            Action::Back => {
+                if self.panels.open.take().is_none() {
+                    self.drill = None;
+                }
+            }
+            Action::TimeWaitPanel => self.toggle_panel(Panel::TimeWait),
+            Action::ListenerPanel => self.toggle_panel(Panel::Listeners),
             Action::SwitchView => {
+                self.panels.open = None;
                 self.drill = None;
                 self.view = match self.view {
                     View::Ports => View::Connections,
@@ -111,6 +126,9 @@ impl App {
     }
 
     fn change_sort(&mut self, cycle: bool) {
+        if self.panels.open.is_some() {
+            return;
+        }
         if let Some(drill) = self.drill.as_mut() {
             sort_step(&mut drill.sort, sort::DRILL_COLUMNS, cycle);
             self.stale.drill = true;
@@ -158,6 +176,10 @@ impl App {
     }
 
     fn click(&mut self, y: u16, page: usize) {
+        if self.panels.open.is_some() {
+            self.click_listener(y);
+            return;
+        }
         let Some(rows) = self.regions().map(|r| r.rows) else {
             return;
         };
@@ -171,8 +193,17 @@ impl App {
         }
     }
 
-    /// Runs `f` on the visible table's navigation with its row count.
+    /// Runs `f` on the visible table's navigation with its row count; the TIME_WAIT panel
+    /// has no selection. Page moves in the listener panel go by its own page.
     fn move_selection(&mut self, f: impl FnOnce(&mut Nav, usize)) {
+        match self.panels.open {
+            Some(Panel::Listeners) => {
+                f(&mut self.panels.nav, self.panels.listeners.len());
+                return;
+            }
+            Some(Panel::TimeWait) => return,
+            None => {}
+        }
         if let Some(drill) = self.drill.as_mut() {
             f(&mut drill.nav, drill.rows.len());
         } else {

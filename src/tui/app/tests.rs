@@ -189,8 +189,8 @@ fn pause_freezes_the_picture_while_samples_arrive() {
     let before = app.snapshot.sockets.len();
     press(&mut app, "p");
     assert!(app.paused);
-    app.update(Event::Snapshot(Box::new(snapshot(80))), at(1));
-    app.update(Event::Snapshot(Box::new(snapshot(90))), at(2));
+    app.update(Event::Sample(Sample::of(snapshot(80))), at(1));
+    app.update(Event::Sample(Sample::of(snapshot(90))), at(2));
     app.sync();
     assert_eq!(app.snapshot.sockets.len(), before);
     assert_eq!(app.held_count, 2);
@@ -209,7 +209,7 @@ fn selection_follows_its_row_across_snapshots() {
     let mut extra = next.sockets[0];
     extra.local.set_port(1000);
     next.sockets.push(extra);
-    app.update(Event::Snapshot(Box::new(next)), at(1));
+    app.update(Event::Sample(Sample::of(next)), at(1));
     app.sync();
     assert_eq!(selected_port(&app), (Proto::Tcp, 5432));
 }
@@ -228,7 +228,7 @@ fn a_failed_sample_keeps_the_last_good_snapshot() {
         Some("netlink: permission denied")
     );
     assert_eq!(app.snapshot.sockets.len(), n);
-    app.update(Event::Snapshot(Box::new(snapshot(10))), at(2));
+    app.update(Event::Sample(Sample::of(snapshot(10))), at(2));
     assert_eq!(app.last_error, None);
 }
 
@@ -240,7 +240,7 @@ fn ages_count_from_first_sight() {
     let mut new = kept;
     new.remote.set_port(1);
     next.sockets.push(new);
-    app.update(Event::Snapshot(Box::new(next)), at(10));
+    app.update(Event::Sample(Sample::of(next)), at(10));
     app.sync();
     let old = app.seen.get(&kept).unwrap();
     assert!(old.at_start);
@@ -332,7 +332,7 @@ fn numeric_toggles_and_state_columns_stick() {
     assert!(app.state_columns.contains(&TcpState::TimeWait));
     let mut quiet = snapshot(0);
     quiet.sockets.retain(|s| s.owners != Owners::Known(3));
-    app.update(Event::Snapshot(Box::new(quiet)), at(1));
+    app.update(Event::Sample(Sample::of(quiet)), at(1));
     app.sync();
     assert!(
         app.state_columns.contains(&TcpState::TimeWait),
