@@ -1,6 +1,6 @@
 //! Frame-time measurement at 100k sockets: `cargo run --release --example tui_frame_time`.
-//! Times the per-snapshot work (apply + group or filter + sort) and one frame (build +
-//! render into a `TestBackend`) for each view.
+//! Times the per-snapshot work (apply + insight + alerts + group or filter + sort, or the
+//! open panel's report) and one frame (build + render into a `TestBackend`) for each view.
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
@@ -53,7 +53,9 @@ fn main() {
     let mut tick = 0;
     let mut per_snapshot = |app: &mut App| {
         tick += 1;
-        let snap = snaps[tick % snaps.len()].clone();
+        let mut snap = snaps[tick % snaps.len()].clone();
+        // A second apart, as the sampler would send them: the history and rates move.
+        snap.taken_at += Duration::from_secs(tick as u64);
         let t = Instant::now();
         app.update(Event::Sample(Sample::of(snap)), Instant::now());
         app.sync();
@@ -75,6 +77,11 @@ fn main() {
     }
     key(&mut app, KeyCode::Enter);
     report("drill-down (443)", &mut app, &mut term);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('w'));
+    report("TIME_WAIT panel", &mut app, &mut term);
+    key(&mut app, KeyCode::Char('L'));
+    report("listener panel", &mut app, &mut term);
     key(&mut app, KeyCode::Esc);
     key(&mut app, KeyCode::Char('/'));
     let typing = time(20, || {

@@ -1,108 +1,16 @@
 //! End to end: the real binary in tmux, watching sockets this test opens on loopback.
 //! Needs tmux; without it the test says why, and fails when CI=true.
 
+#[path = "support/tmux.rs"]
+mod tmux;
+
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-const WIDTH: u16 = 120;
-const HEIGHT: u16 = 40;
-const PROMPT: &str = "e2e$ ";
-
-/// A tmux server on a private socket, killed when dropped.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(shell_cmd: &str) -> Tmux {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let tmux = Tmux {
-            socket: format!("portside-e2e-{}-{nanos}", std::process::id()),
-        };
-        let (w, h) = (WIDTH.to_string(), HEIGHT.to_string());
-        tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "e2e",
-            "-x",
-            &w,
-            "-y",
-            &h,
-            shell_cmd,
-        ]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux");
-        assert!(
-            out.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-
-    /// Types text literally (no key-name lookup).
-    fn type_text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "e2e", "-l", text]);
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "e2e"])
-    }
-
-    /// Polls the screen until `ok` holds; panics with the last screen after `timeout`.
-    fn wait_for(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if ok(&screen) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "timed out waiting for {what}; screen:\n{screen}"
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .output();
-    }
-}
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use tmux::{PROMPT, Tmux, child_of, need_tmux, shell};
 
 /// The grouped view's header line and its rows (lines starting with `tcp`/`udp`).
 fn table(screen: &str) -> (String, Vec<String>) {
@@ -131,40 +39,6 @@ fn cell(header: &str, row: &str, label: &str) -> String {
 
 fn row_port(row: &str) -> Option<u16> {
     row.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Whether tmux can run; without it, says why, and fails under CI.
-fn need_tmux() -> bool {
-    if tmux_available() {
-        return true;
-    }
-    let msg = "tmux is not installed: cannot run the end-to-end TUI test";
-    eprintln!("{msg}");
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "{msg} (CI=true)"
-    );
-    false
-}
-
-/// A shell with a known prompt and no user configuration.
-fn shell() -> String {
-    format!("env -i PATH=/usr/bin:/bin TERM=xterm-256color PS1='{PROMPT}' bash --norc --noprofile")
-}
-
-/// The pid of the pane shell's child (the running portside), from `/proc/*/stat`.
-fn child_of(parent: u32) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let after_comm = &stat[stat.rfind(')')? + 1..];
-            let parent_pid: u32 = after_comm.split_whitespace().nth(1)?.parse().ok()?;
-            (parent_pid == parent).then_some(pid)
-        })
 }
 
 #[test]
@@ -304,4 +178,138 @@ fn live_view_in_tmux() {
         let _ = s.write_all(b"bye");
     }
     drop(clients);
+}
+
+/// How many TIME_WAIT sockets `ss` sees toward 127.0.0.1:`port`.
+fn ss_time_wait_to(port: u16) -> usize {
+    let out = Command::new("ss")
+        .args([
+            "-tanH",
+            "state",
+            "time-wait",
+            "dst",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .output()
+        .expect("run ss");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+}
+
+/// The number right after `addr` on screen, where the TIME_WAIT panel lists it by remote
+/// address:port (the gauge line has `from` there instead).
+fn count_after(screen: &str, addr: &str) -> Option<u32> {
+    screen.lines().find_map(|line| {
+        line.match_indices(addr).find_map(|(i, _)| {
+            let rest = &line[i + addr.len()..];
+            rest.starts_with(' ')
+                .then(|| rest.split_whitespace().next()?.parse().ok())
+                .flatten()
+        })
+    })
+}
+
+/// `n` client-side TIME_WAIT sockets toward `listener`: the client closes first, the
+/// server reads the end of the stream and closes too. Bounded: `n` connections.
+fn make_time_wait(listener: &TcpListener, n: usize) {
+    use std::io::Read as _;
+    let addr = listener.local_addr().unwrap();
+    for _ in 0..n {
+        let client = TcpStream::connect(addr).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        drop(client);
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(server.read(&mut buf).unwrap(), 0, "the client's FIN");
+        drop(server);
+    }
+}
+
+#[test]
+fn timewait_panel_counts_the_sockets_we_made() {
+    const MADE: usize = 200;
+    if !need_tmux() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    make_time_wait(&listener, MADE);
+    // The last FIN/ACK exchange is asynchronous: wait (bounded) until ss sees them all.
+    let start = Instant::now();
+    while ss_time_wait_to(port) < MADE && start.elapsed() < Duration::from_secs(10) {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ss_time_wait_to(port), MADE, "ss sees the TIME_WAIT we made");
+
+    let tmux = Tmux::start(&shell());
+    tmux.wait_for("the shell", Duration::from_secs(10), |s| {
+        s.contains(PROMPT.trim_end())
+    });
+    let pane = tmux.run(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
+    let shell_pid: u32 = pane.trim().parse().unwrap();
+    let bin = env!("CARGO_BIN_EXE_portside");
+    tmux.type_text(&format!("{bin}; echo portside-exit=$?"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the UI", Duration::from_secs(20), |s| s.contains("PROTO"));
+
+    // w: the panel lists 127.0.0.1:PORT with exactly the sockets we made, as ss counts them.
+    tmux.keys(&["w"]);
+    let needle = format!("127.0.0.1:{port}");
+    let screen = tmux.wait_for("the TIME_WAIT panel", Duration::from_secs(20), |s| {
+        s.contains("BY REMOTE ADDRESS:PORT") && count_after(s, &needle).is_some()
+    });
+    let shown = count_after(&screen, &needle).unwrap();
+    assert_eq!(shown as usize, MADE, "{screen}");
+    assert_eq!(ss_time_wait_to(port), MADE, "still there (they last 60 s)");
+    // The same sockets hold 200 local ports toward that destination: its gauge says so.
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains(&format!("{needle} from 127.0.0.1")) && l.contains("200 of ")),
+        "no ephemeral gauge for {needle}:\n{screen}"
+    );
+    assert!(screen.contains("client side"), "{screen}");
+
+    // L: our listener's row; esc goes back to the ports view.
+    tmux.keys(&["L"]);
+    tmux.wait_for("the listener panel", Duration::from_secs(10), |s| {
+        s.contains("ACCEPT QUEUE") && s.contains(&needle)
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the ports view", Duration::from_secs(10), |s| {
+        s.contains("PROTO") && !s.contains("ACCEPT QUEUE")
+    });
+
+    // A signal with a panel open still restores the terminal.
+    tmux.keys(&["w"]);
+    tmux.wait_for("the TIME_WAIT panel again", Duration::from_secs(10), |s| {
+        s.contains("BY REMOTE ADDRESS:PORT")
+    });
+    let pid = child_of(shell_pid).expect("portside runs under the pane's shell");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let screen = tmux.wait_for("the shell after SIGTERM", Duration::from_secs(10), |s| {
+        s.contains("portside-exit=") && s.trim_end().ends_with(PROMPT.trim_end())
+    });
+    assert!(
+        !screen.contains("BY REMOTE"),
+        "the panel is gone:\n{screen}"
+    );
+    tmux.type_text("echo cooked-$((2+2))");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the shell to echo", Duration::from_secs(10), |s| {
+        s.contains("cooked-4")
+    });
 }

@@ -15,10 +15,9 @@
 //! Optional columns (process, queue history, peers) appear as the width allows.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Sparkline};
+use ratatui::text::Span;
 
 use crate::model::{Owners, Snapshot, TcpState, Unattributed};
 use crate::tui::app::{App, ListenerLine};
@@ -27,6 +26,8 @@ use crate::tui::format;
 use crate::tui::grid::{self, Align, Cell, Column};
 use crate::tui::panel;
 use crate::tui::theme::Theme;
+
+mod detail;
 
 /// Accept-queue fill from which the bar turns yellow, and red (the default alert's 90%).
 const QUEUE_WARN: f64 = 50.0;
@@ -103,7 +104,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if let Some(line) = lines.get(nav.selected)
         && detail.height > 0
     {
-        render_detail(frame, detail, app, line);
+        detail::render(frame, detail, app, line);
     }
 }
 
@@ -307,65 +308,6 @@ fn owner_label(owners: Owners, snap: &Snapshot, theme: Theme) -> (String, Style)
         Owners::None(Unattributed::PermissionDenied) => ("?".to_string(), theme.dim()),
         Owners::None(_) => ("-".to_string(), theme.dim()),
     }
-}
-
-/// The selected listener: queue now and over time, and its top peers.
-fn render_detail(frame: &mut Frame, area: Rect, app: &App, l: &ListenerLine) {
-    let theme = app.theme;
-    let q = l.listener;
-    let history = app.insight.history();
-    let series = history.listener_queue(&q.key());
-    let peak = series.and_then(|h| h.iter().max()).unwrap_or(q.queue);
-    let (owner, _) = owner_label(q.owners, &app.snapshot, theme);
-    let fill = q
-        .fill_percent()
-        .map_or(String::new(), |p| format!(" ({p:.0}%)"));
-    let [head, chart, foot] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Fill(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let head_line = Line::from(vec![
-        Span::styled(format::addr(q.local), theme.bold()),
-        Span::raw(format!(" {owner}: accept queue ")),
-        Span::styled(
-            format!(
-                "{} of {}{fill}",
-                format::count(q.queue),
-                format::count(q.backlog)
-            ),
-            Level::of(q.fill_percent().unwrap_or(0.0), QUEUE_WARN, QUEUE_CRITICAL).style(theme),
-        ),
-        Span::styled(
-            format!(", peak {} over the history below", format::count(peak)),
-            theme.dim(),
-        ),
-    ]);
-    frame.render_widget(Paragraph::new(head_line), head);
-    if let Some(h) = series {
-        let bars = chart::buckets(h.iter(), usize::from(chart.width));
-        let len = u16::try_from(bars.len()).unwrap_or(0).min(chart.width);
-        let right = Rect {
-            x: chart.x + chart.width - len,
-            width: len,
-            ..chart
-        };
-        // Scaled to the backlog, so a full bar means a full queue.
-        let max = u64::from(q.backlog.max(peak).max(1));
-        frame.render_widget(
-            Sparkline::default()
-                .data(bars)
-                .max(max)
-                .style(theme.state(TcpState::Listen)),
-            right,
-        );
-    }
-    let foot_line = Line::from(vec![
-        Span::styled("top peers: ", theme.dim()),
-        Span::raw(peers(l, " · ")),
-    ]);
-    frame.render_widget(Paragraph::new(foot_line), foot);
 }
 
 #[cfg(test)]

@@ -23,18 +23,17 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 
-use crate::analysis::timewait::{EphemeralUse, TimeWaitReport, TimeWaitSplit, range_size};
+use crate::analysis::timewait::{TimeWaitReport, TimeWaitSplit};
 use crate::model::{Proto, TcpState};
-use crate::source::sysctl::KernelSettings;
 use crate::tui::app::App;
-use crate::tui::chart::{self, Level};
+use crate::tui::chart;
 use crate::tui::grid::{self, Align, Cell, Column};
 use crate::tui::panel::{self, wrap};
 use crate::tui::{format, theme::Theme};
 
-/// Ephemeral use from which a gauge turns yellow, and red (percent of the range).
-const GAUGE_WARN: f64 = 50.0;
-const GAUGE_CRITICAL: f64 = 80.0;
+mod ports;
+use ports::{ephemeral_gauges, kernel_spans, wrap_height};
+
 /// Gap between the three breakdown columns.
 const GAP: u16 = 2;
 
@@ -284,117 +283,6 @@ fn count_table(
         };
         grid::draw_row(buf, line, &columns, &xs, &cells, false, theme);
     }
-}
-
-/// One gauge per destination: local ports in use (all states) against the range.
-fn ephemeral_gauges(frame: &mut Frame, area: Rect, report: &TimeWaitReport, theme: Theme) {
-    let (lo, hi) = report.ephemeral_range;
-    let size = range_size(report.ephemeral_range);
-    let heading = Line::from(vec![
-        Span::styled("EPHEMERAL PORTS PER DESTINATION", theme.column_header()),
-        Span::styled(
-            format!(
-                "  all states, of {} in {lo}-{hi}",
-                format::thousands(u64::from(size))
-            ),
-            theme.dim(),
-        ),
-    ]);
-    frame.render_widget(Paragraph::new(heading), Rect { height: 1, ..area });
-    let body = Rect {
-        y: area.y + 1,
-        height: area.height.saturating_sub(1),
-        ..area
-    };
-    if report.ephemeral.is_empty() {
-        let none = "no outbound connections from ephemeral ports";
-        frame.render_widget(Paragraph::new(Line::styled(none, theme.dim())), body);
-        return;
-    }
-    let bar_w = (area.width / 5).max(8);
-    let columns = [
-        Column::new("", Constraint::Fill(1), Align::LeftKeepEnd),
-        Column::new("", Constraint::Length(bar_w), Align::Left),
-        Column::new("", Constraint::Length(22), Align::Right),
-    ];
-    let xs = grid::layout(&columns, area.width);
-    let buf = frame.buffer_mut();
-    for (u, y) in report.ephemeral.iter().zip(body.y..body.bottom()) {
-        let line = Rect {
-            y,
-            height: 1,
-            ..area
-        };
-        grid::draw_row(
-            buf,
-            line,
-            &columns,
-            &xs,
-            &gauge_cells(u, bar_w, theme),
-            false,
-            theme,
-        );
-    }
-}
-
-/// `127.0.0.1:5432 from 127.0.0.1`, the bar, `23,004 of 28,232  81%`.
-fn gauge_cells(u: &EphemeralUse, bar_w: u16, theme: Theme) -> [Cell; 3] {
-    let percent = u.percent().unwrap_or(0.0);
-    let style = Level::of(percent, GAUGE_WARN, GAUGE_CRITICAL).style(theme);
-    let d = u.destination;
-    [
-        Cell::new(
-            format!("{} from {}", format::addr(d.remote), d.local_ip),
-            Style::new(),
-        ),
-        Cell::new(chart::bar(percent / 100.0, usize::from(bar_w)), style),
-        Cell::new(
-            format!(
-                "{} of {} {:>3.0}%",
-                format::thousands(u64::from(u.used)),
-                format::thousands(u64::from(u.range_size)),
-                percent
-            ),
-            style,
-        ),
-    ]
-}
-
-/// `ip_local_port_range 32768-60999  tcp_fin_timeout 60  tcp_tw_reuse 2  tcp_max_tw_buckets
-/// 262,144`; `?` for a setting that could not be read.
-fn kernel_spans(settings: Option<&KernelSettings>, theme: Theme) -> Vec<Span<'static>> {
-    let Some(k) = settings else {
-        return vec![Span::styled("kernel settings: not read yet", theme.dim())];
-    };
-    let opt = |v: Option<u64>| v.map_or("?".to_string(), format::thousands);
-    let reuse = match k.tcp_tw_reuse {
-        Some(0) => "0 (off)".to_string(),
-        Some(1) => "1 (on)".to_string(),
-        Some(2) => "2 (loopback)".to_string(),
-        other => opt(other.map(u64::from)),
-    };
-    let (lo, hi) = k.ephemeral_range;
-    let items = [
-        ("ip_local_port_range", format!("{lo}-{hi}")),
-        ("tcp_fin_timeout", opt(k.tcp_fin_timeout.map(u64::from))),
-        ("tcp_tw_reuse", reuse),
-        ("tcp_max_tw_buckets", opt(k.tcp_max_tw_buckets)),
-    ];
-    let mut spans = Vec::new();
-    for (name, value) in items {
-        if !spans.is_empty() {
-            spans.push(Span::raw("  "));
-        }
-        spans.push(Span::styled(format!("{name} "), theme.dim()));
-        spans.push(Span::styled(value, theme.bold()));
-    }
-    spans
-}
-
-/// Lines `spans` take when wrapped at `width`: 1, or 2 when they do not fit on one.
-fn wrap_height(spans: &[Span], width: u16) -> u16 {
-    let w: usize = spans.iter().map(Span::width).sum();
-    if w <= usize::from(width) { 1 } else { 2 }
 }
 
 #[cfg(test)]

@@ -176,9 +176,10 @@ impl App {
     }
 
     fn click(&mut self, y: u16, page: usize) {
-        if self.panels.open.is_some() {
-            self.click_listener(y);
-            return;
+        match self.panels.open {
+            Some(Panel::Listeners) => return self.click_listener(y),
+            Some(Panel::TimeWait) => return,
+            None => {}
         }
         let Some(rows) = self.regions().map(|r| r.rows) else {
             return;

@@ -23,8 +23,12 @@ pub struct Anchors {
 }
 
 impl App {
-    /// Recomputes the stale tables the screen needs now.
+    /// Recomputes the stale tables the screen needs now (none under a panel: they wait,
+    /// stale, until it closes).
     pub(super) fn refresh_tables(&mut self) {
+        if self.panels.open.is_some() {
+            return;
+        }
         if self.drill.is_some() && self.stale.drill {
             self.refresh_drill();
             self.stale.drill = false;
