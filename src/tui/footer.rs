@@ -70,6 +70,8 @@ fn hints(app: &App) -> &'static [Action] {
             Action::CycleSort,
             Action::ReverseSort,
             Action::TogglePause,
+            Action::TimeWaitPanel,
+            Action::ListenerPanel,
         ]
     } else if app.filter.is_empty() {
         &[

@@ -34,6 +34,7 @@ const QUEUE_WARN: f64 = 50.0;
 const QUEUE_CRITICAL: f64 = 90.0;
 /// Lines of the selected listener's detail, when the body is tall enough for it.
 const DETAIL_H: u16 = 4;
+const DETAIL_MAX: u16 = 8;
 const DETAIL_MIN_BODY: u16 = 12;
 /// Width of the accept-queue fill bar and of the queue-history sparkline.
 const QUEUE_BAR: u16 = 6;
@@ -87,7 +88,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let nav = app.panels.nav;
-    for (y, i) in (rows.y..).zip(nav.window(lines.len(), usize::from(rows.height))) {
+    let window = nav.window(lines.len(), usize::from(rows.height));
+    let shown = u16::try_from(window.len()).unwrap_or(rows.height);
+    for (y, i) in (rows.y..).zip(window) {
         let cells = cells(app, &lines[i], &extras);
         let line = Rect {
             y,
@@ -96,13 +99,20 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         };
         grid::draw_row(buf, line, &columns, &xs, &cells, i == nav.selected, theme);
     }
+    // Right under the rows, after a blank line when they leave room; the history chart
+    // grows into the room left, up to DETAIL_MAX lines in all.
+    let top = if shown < rows.height {
+        rows.y + shown + 1
+    } else {
+        rows.bottom()
+    };
     let detail = Rect {
-        y: rows.bottom(),
-        height: area.bottom().saturating_sub(rows.bottom()),
+        y: top,
+        height: area.bottom().saturating_sub(top).min(DETAIL_MAX),
         ..area
     };
     if let Some(line) = lines.get(nav.selected)
-        && detail.height > 0
+        && rows.bottom() < area.bottom()
     {
         detail::render(frame, detail, app, line);
     }
