@@ -7,9 +7,13 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 
+use crate::analysis::alerts::FiredAlert;
 use crate::analysis::filter::Filter;
+use crate::analysis::group::PortGroup;
 use crate::analysis::sides::Listening;
-use crate::model::{Coverage, Owners, PortClass, Snapshot, Socket, Unattributed};
+use crate::model::{Coverage, Owners, PortClass, Process, Snapshot, Socket, Unattributed};
+use crate::output::group::{self, GroupJson};
+use crate::output::report::{self, AlertJson, ListenerJson, TimeWaitJson};
 use crate::output::{Options, local_service, ordered, remote_service};
 
 #[derive(Serialize)]
@@ -22,6 +26,8 @@ struct SnapshotJson<T: Serialize> {
     ephemeral_range: [u16; 2],
     #[serde(flatten)]
     body: T,
+    /// Firing alerts (see `--alert`), most severe first.
+    alerts: Vec<AlertJson>,
 }
 
 #[derive(Serialize)]
@@ -147,29 +153,35 @@ struct ProcessList<'a> {
 }
 
 #[derive(Serialize)]
-struct ProcessJson<'a> {
+pub struct ProcessJson<'a> {
     pid: u32,
     name: &'a str,
     cmdline: &'a str,
     user: &'a str,
 }
 
+impl<'a> ProcessJson<'a> {
+    pub fn of(p: &'a Process) -> ProcessJson<'a> {
+        ProcessJson {
+            pid: p.pid,
+            name: &p.name,
+            cmdline: &p.cmdline,
+            user: &p.user,
+        }
+    }
+}
+
 impl Serialize for ProcessList<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         let mut seq = ser.serialize_seq(None)?;
         for p in self.snapshot.owners_of(self.socket) {
-            seq.serialize_element(&ProcessJson {
-                pid: p.pid,
-                name: &p.name,
-                cmdline: &p.cmdline,
-                user: &p.user,
-            })?;
+            seq.serialize_element(&ProcessJson::of(p))?;
         }
         seq.end()
     }
 }
 
-fn envelope<T: Serialize>(snapshot: &Snapshot, body: T) -> SnapshotJson<T> {
+fn envelope<T: Serialize>(snapshot: &Snapshot, body: T, fired: &[FiredAlert]) -> SnapshotJson<T> {
     SnapshotJson {
         time: humantime::format_rfc3339_millis(snapshot.taken_at).to_string(),
         duration_ms: snapshot.duration.as_secs_f64() * 1000.0,
@@ -178,6 +190,7 @@ fn envelope<T: Serialize>(snapshot: &Snapshot, body: T) -> SnapshotJson<T> {
         coverage: CoverageJson::new(snapshot.coverage, snapshot.sockets.len()),
         ephemeral_range: [snapshot.ephemeral_range.0, snapshot.ephemeral_range.1],
         body,
+        alerts: report::alerts(fired),
     }
 }
 
@@ -187,6 +200,7 @@ pub fn write_sockets(
     snapshot: &Snapshot,
     filter: &Filter,
     opts: Options,
+    fired: &[FiredAlert],
 ) -> io::Result<()> {
     let body = SocketsBody {
         sockets: SocketList {
@@ -196,6 +210,40 @@ pub fn write_sockets(
             opts,
         },
     };
-    serde_json::to_writer(&mut *w, &envelope(snapshot, body))?;
+    serde_json::to_writer(&mut *w, &envelope(snapshot, body, fired))?;
     w.write_all(b"\n")
+}
+
+#[derive(Serialize)]
+struct GroupsBody<'a> {
+    groups: Vec<GroupJson<'a>>,
+    time_wait: TimeWaitJson,
+    listeners: Vec<ListenerJson>,
+}
+
+/// Write one snapshot's groups, TIME_WAIT report and listeners as a single line of JSON.
+pub fn write_groups(
+    w: &mut dyn Write,
+    snapshot: &Snapshot,
+    groups: &[PortGroup],
+    report: GroupReport,
+    opts: Options,
+    fired: &[FiredAlert],
+) -> io::Result<()> {
+    let body = GroupsBody {
+        groups: groups
+            .iter()
+            .map(|g| group::json(snapshot, g, opts.numeric))
+            .collect(),
+        time_wait: report.time_wait,
+        listeners: report.listeners,
+    };
+    serde_json::to_writer(&mut *w, &envelope(snapshot, body, fired))?;
+    w.write_all(b"\n")
+}
+
+/// What `--group` adds to the groups: the TIME_WAIT report and the listeners.
+pub struct GroupReport {
+    pub time_wait: TimeWaitJson,
+    pub listeners: Vec<ListenerJson>,
 }
