@@ -355,7 +355,7 @@ fn sock_diag_matches_ss_for_test_sockets() {
 fn one_walk_tcp_dump_equals_per_family_dumps() {
     let lb = open_loopback();
     let mut diag = SockDiag::open().unwrap();
-    let mut last = String::new();
+    let mut disagreement = String::new();
     for _ in 0..5 {
         let mut per_family = Vec::new();
         for family in Family::ALL {
@@ -389,7 +389,7 @@ fn one_walk_tcp_dump_equals_per_family_dumps() {
             }
             return;
         }
-        last = format!("missing {lost:?}, extra {extra:?}");
+        disagreement = format!("missing {lost:?}, extra {extra:?}");
     }
-    panic!("one-walk dump differs: {last}");
+    panic!("one-walk dump differs: {disagreement}");
 }
