@@ -5,7 +5,9 @@ use std::io::{self, Write};
 use crate::analysis::filter::Filter;
 use crate::analysis::sides::{Listening, Service};
 use crate::model::Snapshot;
+use crate::model::{Owners, Unattributed};
 use crate::output::{Options, class_label, endpoint, ordered, owners_label, state_label};
+use crate::source::process::UserNames;
 
 const HEADERS: [&str; 9] = [
     "Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Service", "Class", "Process",
@@ -21,6 +23,7 @@ pub fn write_sockets(
     opts: Options,
 ) -> io::Result<()> {
     let listening = Listening::of(snapshot);
+    let mut users = UserNames::default();
     let rows: Vec<[String; 9]> = ordered(snapshot, filter)
         .into_iter()
         .map(|i| {
@@ -40,7 +43,13 @@ pub fn write_sockets(
                 endpoint(s.remote),
                 service,
                 class_label(snapshot, s.local.port()),
-                owners_label(snapshot, s, 3),
+                match s.owners {
+                    // Held by a process we may not look at: say whose socket it is.
+                    Owners::None(Unattributed::PermissionDenied | Unattributed::NotFound) => {
+                        format!("?({})", users.name(s.uid))
+                    }
+                    _ => owners_label(snapshot, s, 3),
+                },
             ]
         })
         .collect();
