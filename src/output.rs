@@ -10,7 +10,9 @@ use crate::model::{Owners, PortClass, Snapshot, Socket, TcpState};
 use crate::source::services::service_name;
 
 pub mod csv;
+pub mod group;
 pub mod json;
+pub mod report;
 pub mod table;
 
 /// Printed output formats.

@@ -117,8 +117,11 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         let input = event::spawn_input(tx, cancel.clone())?;
         let result = event_loop(&mut term, &mut app, &rx);
         cancel.cancel();
-        // Joined (within one 25 ms poll) so it stops reading before the shell gets the tty.
-        let _ = input.join();
+        // Joined (within one 25 ms poll) so it stops reading before the shell gets the tty,
+        // but with a bound: on a hung-up terminal crossterm's poll spins on `read() == 0`
+        // and never returns, and a blocked join would keep the process alive forever
+        // (seen with a killed tmux session). The process exits soon after, ending it.
+        join_within(input, INPUT_JOIN_LIMIT);
         result
     })();
     cancel.cancel();
@@ -132,6 +135,20 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
             Err(anyhow::anyhow!("reading the terminal failed: {e}"))
         }
         Some(QuitReason::Key) | None => Ok(()),
+    }
+}
+
+/// How long quitting waits for the input thread to stop reading the terminal.
+const INPUT_JOIN_LIMIT: Duration = Duration::from_millis(250);
+
+/// Join `thread` if it finishes within `limit`; otherwise leave it running.
+fn join_within(thread: std::thread::JoinHandle<()>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if thread.is_finished() {
+        let _ = thread.join();
     }
 }
 

@@ -118,3 +118,54 @@ fn streaming_json_prints_count_lines() {
         assert!(v["sockets"].is_array());
     }
 }
+
+/// Without privilege every socket is still listed with its uid; sockets of other users'
+/// processes are marked `permission_denied`, and one stderr line says how to see them.
+#[test]
+fn unprivileged_run_lists_every_socket_and_says_why_owners_are_missing() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs as root: this test must run there"
+        );
+        eprintln!("SKIPPED: needs root to drop to another user");
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portside"));
+    cmd.args(["--once", "--format", "json", &format!("lport:{port}")]);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["privileged"], false);
+    let sockets = v["sockets"].as_array().unwrap();
+    assert_eq!(sockets.len(), 1, "the root-owned listener is listed: {v}");
+    assert_eq!(sockets[0]["uid"], 0);
+    assert_eq!(sockets[0]["attribution"], "permission_denied");
+    assert!(sockets[0]["processes"].as_array().unwrap().is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("1 of 1 sockets") && err.contains("CAP_SYS_PTRACE") && err.contains("root"),
+        "{err}"
+    );
+}

@@ -157,11 +157,19 @@ fn dump(
     out: &mut Vec<Socket>,
 ) -> Result<(), SourceError> {
     let query = config.query;
+    #[cfg(target_os = "linux")]
+    let both_tcp = diag.is_some() && query.tcp && query.v4 && query.v6;
+    #[cfg(target_os = "linux")]
+    if both_tcp && let Some(diag) = diag.as_deref_mut() {
+        diag.dump_tcp_both_families(state_mask(Proto::Tcp, query.listening_only), out)?;
+    }
     for (proto, family) in query.tables() {
         let mask = state_mask(proto, query.listening_only);
         #[cfg(target_os = "linux")]
         if let Some(diag) = diag.as_deref_mut() {
-            diag.dump(proto, family, mask, out)?;
+            if !(both_tcp && proto == Proto::Tcp) {
+                diag.dump(proto, family, mask, out)?;
+            }
             continue;
         }
         let from = out.len();
