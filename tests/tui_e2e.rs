@@ -250,7 +250,9 @@ fn timewait_panel_counts_the_sockets_we_made() {
     }
     assert_eq!(ss_time_wait_to(port), MADE, "ss sees the TIME_WAIT we made");
 
-    let tmux = Tmux::start(&shell());
+    // Tall, so the breakdown has ~40 rows: earlier runs (TIME_WAIT lasts 60 s) leave other
+    // 200-socket destinations that may rank before ours.
+    let tmux = Tmux::start_sized(&shell(), 120, 100);
     tmux.wait_for("the shell", Duration::from_secs(10), |s| {
         s.contains(PROMPT.trim_end())
     });
@@ -270,13 +272,8 @@ fn timewait_panel_counts_the_sockets_we_made() {
     let shown = count_after(&screen, &needle).unwrap();
     assert_eq!(shown as usize, MADE, "{screen}");
     assert_eq!(ss_time_wait_to(port), MADE, "still there (they last 60 s)");
-    // The same sockets hold 200 local ports toward that destination: its gauge says so.
-    assert!(
-        screen
-            .lines()
-            .any(|l| l.contains(&format!("{needle} from 127.0.0.1")) && l.contains("200 of ")),
-        "no ephemeral gauge for {needle}:\n{screen}"
-    );
+    // (Its gauge of ephemeral ports is checked in the render tests: gauges get fewer rows,
+    // and earlier runs' destinations may take them.)
     assert!(screen.contains("client side"), "{screen}");
 
     // L: our listener's row; esc goes back to the ports view.

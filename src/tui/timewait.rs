@@ -105,23 +105,27 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 /// Lines for the breakdown rows, the gauges and the notes out of `rest`: one row each
-/// first, then up to three gauges, the notes, and whatever is left to the breakdown,
-/// then to more gauges.
+/// first, then up to three gauges, the notes, then the room left is shared: up to half to
+/// more gauges, the breakdown, and what the breakdown does not need to the gauges.
 fn allot(rest: u16, breakdown: usize, gauges: usize, notes: usize) -> (u16, u16, u16) {
     let want = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
     let mut rest = rest;
-    let mut take = |n: u16| {
-        let t = n.min(rest);
-        rest -= t;
-        t
-    };
-    let mut k = take(1);
-    let mut m = take(1);
-    m += take(want(gauges).saturating_sub(1).min(2));
-    let n = take(want(notes));
-    k += take(want(breakdown).saturating_sub(1));
-    m += take(want(gauges).saturating_sub(m));
+    let mut k = take(&mut rest, 1);
+    let mut m = take(&mut rest, 1);
+    m += take(&mut rest, want(gauges).saturating_sub(1).min(2));
+    let n = take(&mut rest, want(notes));
+    let half = rest / 2;
+    m += take(&mut rest, want(gauges).saturating_sub(m).min(half));
+    k += take(&mut rest, want(breakdown).saturating_sub(1));
+    m += take(&mut rest, want(gauges).saturating_sub(m));
     (k, m, n)
+}
+
+/// Up to `n` of the lines left in `rest`.
+fn take(rest: &mut u16, n: u16) -> u16 {
+    let t = n.min(*rest);
+    *rest -= t;
+    t
 }
 
 fn title_line(frame: &mut Frame, area: Rect, app: &App, report: &TimeWaitReport) {
@@ -296,5 +300,7 @@ mod tests {
         assert_eq!(allot(12, 10, 1, 3), (8, 1, 3));
         assert_eq!(allot(12, 2, 5, 1), (2, 5, 1));
         assert_eq!(allot(50, 0, 0, 0), (1, 1, 0), "room for 'none'");
+        // Many of both: 3 gauges and the notes, then half the rest to gauges.
+        assert_eq!(allot(24, 50, 50, 2), (10, 12, 2));
     }
 }

@@ -15,7 +15,13 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// A `WIDTH` x `HEIGHT` pane running `shell_cmd`.
     pub fn start(shell_cmd: &str) -> Tmux {
+        Tmux::start_sized(shell_cmd, WIDTH, HEIGHT)
+    }
+
+    /// A `width` x `height` pane running `shell_cmd`.
+    pub fn start_sized(shell_cmd: &str, width: u16, height: u16) -> Tmux {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -23,7 +29,7 @@ impl Tmux {
         let tmux = Tmux {
             socket: format!("portside-e2e-{}-{nanos}", std::process::id()),
         };
-        let (w, h) = (WIDTH.to_string(), HEIGHT.to_string());
+        let (w, h) = (width.to_string(), height.to_string());
         tmux.run(&[
             "new-session",
             "-d",
