@@ -77,11 +77,15 @@ fn once_json_follows_the_contract() {
     };
     assert_eq!(s["port_class"], expected_class);
     assert!(s["service"].is_null() || s["service"].is_string());
+    // Other test threads fork children that hold a copy of every fd until they exec: a
+    // second holder may show up for an instant, as it would in `ss -p`.
     let procs = s["processes"].as_array().unwrap();
-    assert_eq!(procs.len(), 1, "{s}");
-    assert_eq!(procs[0]["pid"], std::process::id());
-    assert!(procs[0]["name"].is_string() && procs[0]["cmdline"].is_string());
-    assert!(procs[0]["user"].is_string());
+    let me = procs
+        .iter()
+        .find(|p| p["pid"] == std::process::id())
+        .unwrap_or_else(|| panic!("owned by the test process: {s}"));
+    assert!(me["name"].is_string() && me["cmdline"].is_string());
+    assert!(me["user"].is_string());
 }
 
 #[test]
