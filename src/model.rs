@@ -275,6 +275,15 @@ pub struct Process {
     pub user: String,
 }
 
+/// CPU and memory of a process, when they could be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessUsage {
+    /// CPU since the previous sample, in percent of one core; `None` on a first sample.
+    pub cpu_percent: Option<f32>,
+    /// Resident memory in bytes.
+    pub rss_bytes: Option<u64>,
+}
+
 /// How many sockets were joined to a process, and why the others were not.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Coverage {
@@ -327,6 +336,8 @@ pub struct Snapshot {
     pub sockets: Vec<Socket>,
     /// Every process that owns at least one socket of this snapshot.
     pub processes: Vec<Arc<Process>>,
+    /// CPU and memory of each of `processes`, same order; empty when not measured.
+    pub usage: Vec<ProcessUsage>,
     /// Interned sets of indexes into `processes`; `Owners::Known(n)` points here.
     /// Sockets held by the same processes share one set.
     pub owner_sets: Vec<Box<[u32]>>,
@@ -346,6 +357,7 @@ impl Snapshot {
             source: SourceKind::SockDiag,
             sockets: Vec::new(),
             processes: Vec::new(),
+            usage: Vec::new(),
             owner_sets: Vec::new(),
             coverage: Coverage::default(),
             privileged: true,
@@ -363,6 +375,11 @@ impl Snapshot {
         };
         set.iter()
             .filter_map(|&i| self.processes.get(i as usize).map(|p| &**p))
+    }
+
+    /// CPU and memory of `processes[index]`, when measured.
+    pub fn usage_of(&self, index: usize) -> ProcessUsage {
+        self.usage.get(index).copied().unwrap_or_default()
     }
 
     /// Whether `port` lies in the kernel's ephemeral range.

@@ -86,6 +86,8 @@ fn once_json_follows_the_contract() {
         .unwrap_or_else(|| panic!("owned by the test process: {s}"));
     assert!(me["name"].is_string() && me["cmdline"].is_string());
     assert!(me["user"].is_string());
+    assert!(me["rss_bytes"].as_u64().unwrap() > 0, "{me}");
+    assert!(me["cpu_percent"].is_null(), "no CPU delta in one sample: {me}");
 }
 
 #[test]

@@ -129,8 +129,7 @@ pub fn json<'a>(snapshot: &'a Snapshot, g: &'a PortGroup, numeric: bool) -> Grou
         processes: g
             .owners
             .iter()
-            .filter_map(|&i| snapshot.processes.get(i as usize))
-            .map(|p| crate::output::json::ProcessJson::of(p))
+            .filter_map(|&i| crate::output::json::ProcessJson::of(snapshot, i))
             .collect(),
     }
 }

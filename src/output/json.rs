@@ -87,8 +87,7 @@ impl OwnerSetsJson {
             .map(|set| {
                 let procs: Vec<ProcessJson<'_>> = set
                     .iter()
-                    .filter_map(|&i| snapshot.processes.get(i as usize))
-                    .map(|p| ProcessJson::of(p))
+                    .filter_map(|&i| ProcessJson::of(snapshot, i))
                     .collect();
                 serde_json::value::to_raw_value(&procs)
             })
@@ -195,16 +194,24 @@ pub struct ProcessJson<'a> {
     name: &'a str,
     cmdline: &'a str,
     user: &'a str,
+    /// CPU since the previous sample in percent of one core (null on a first sample).
+    cpu_percent: Option<f32>,
+    rss_bytes: Option<u64>,
 }
 
 impl<'a> ProcessJson<'a> {
-    pub fn of(p: &'a Process) -> ProcessJson<'a> {
-        ProcessJson {
+    /// `snapshot.processes[index]` with its usage.
+    pub fn of(snapshot: &'a Snapshot, index: u32) -> Option<ProcessJson<'a>> {
+        let p: &Process = snapshot.processes.get(index as usize)?;
+        let usage = snapshot.usage_of(index as usize);
+        Some(ProcessJson {
             pid: p.pid,
             name: &p.name,
             cmdline: &p.cmdline,
             user: &p.user,
-        }
+            cpu_percent: usage.cpu_percent.map(|c| (c * 10.0).round() / 10.0),
+            rss_bytes: usage.rss_bytes,
+        })
     }
 }
 

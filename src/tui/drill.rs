@@ -121,6 +121,9 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
     let owners = format::group_owners(format::processes(&app.snapshot, &g.owners));
     if !owners.is_empty() {
         spans.push(Span::raw(format!(" · {owners}")));
+        if let Some(usage) = format::usage(&app.snapshot, &g.owners) {
+            spans.push(Span::styled(format!(" · {usage}"), theme.dim()));
+        }
     }
     spans
 }

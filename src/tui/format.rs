@@ -148,6 +148,42 @@ pub fn group_owners<'a>(processes: impl Iterator<Item = &'a Process>) -> String 
     }
 }
 
+/// CPU and memory summed over the processes at `indexes`: `cpu 12.5% · rss 45.2M`; CPU is
+/// left out until a second sample gives a delta. `None` when nothing was measured.
+pub fn usage(snapshot: &Snapshot, indexes: &[u32]) -> Option<String> {
+    let (mut cpu, mut rss) = (None::<f32>, None::<u64>);
+    for &i in indexes {
+        let u = snapshot.usage_of(i as usize);
+        if let Some(c) = u.cpu_percent {
+            cpu = Some(cpu.unwrap_or(0.0) + c);
+        }
+        if let Some(r) = u.rss_bytes {
+            rss = Some(rss.unwrap_or(0) + r);
+        }
+    }
+    let rss = rss.map(|r| format!("rss {}", bytes(r)));
+    match (cpu, rss) {
+        (Some(c), Some(r)) => Some(format!("cpu {c:.1}% · {r}")),
+        (Some(c), None) => Some(format!("cpu {c:.1}%")),
+        (None, r) => r,
+    }
+}
+
+/// Bytes with a binary unit: `512B`, `45.2M`, `1.5G`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1}{}", UNITS[unit])
+}
+
 /// The processes of a list of indexes into `snapshot.processes`.
 pub fn processes<'a>(
     snapshot: &'a Snapshot,
@@ -161,6 +197,32 @@ pub fn processes<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_and_usage() {
+        assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(45 * 1024 * 1024 + 200 * 1024), "45.2M");
+        assert_eq!(bytes(3 << 30), "3.0G");
+        let mut snap = Snapshot::empty();
+        assert_eq!(usage(&snap, &[0]), None);
+        snap.usage = vec![
+            crate::model::ProcessUsage {
+                cpu_percent: Some(2.5),
+                rss_bytes: Some(10 << 20),
+            },
+            crate::model::ProcessUsage {
+                cpu_percent: Some(1.0),
+                rss_bytes: Some(5 << 20),
+            },
+        ];
+        assert_eq!(
+            usage(&snap, &[0, 1]).as_deref(),
+            Some("cpu 3.5% · rss 15.0M")
+        );
+        snap.usage[0].cpu_percent = None;
+        snap.usage[1].cpu_percent = None;
+        assert_eq!(usage(&snap, &[0, 1]).as_deref(), Some("rss 15.0M"));
+    }
     use std::sync::Arc;
 
     #[test]

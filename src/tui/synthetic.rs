@@ -178,6 +178,7 @@ pub fn snapshot(connections: usize, seed: u64) -> Snapshot {
             process(530, "systemd-resolve", "systemd-resolve"),
             process(4242, "curl", "alice"),
         ],
+        usage: Vec::new(),
         owner_sets: vec![
             vec![0].into(),
             vec![1, 2].into(),
