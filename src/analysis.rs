@@ -13,4 +13,5 @@ pub mod ring;
 pub mod sides;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod text;
 pub mod timewait;

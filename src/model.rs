@@ -260,6 +260,37 @@ impl Socket {
     }
 }
 
+#[cfg(test)]
+impl Socket {
+    /// A socket for tests: family from the local address, empty queues, uid 0; inode 0
+    /// for `Owners::None(NoInode)` (as the kernel gives TIME_WAIT), else 1.
+    pub(crate) fn for_test(
+        proto: Proto,
+        state: TcpState,
+        local: &str,
+        remote: &str,
+        owners: Owners,
+    ) -> Socket {
+        let local: SocketAddr = local.parse().expect("test address");
+        Socket {
+            proto,
+            family: if local.is_ipv4() {
+                Family::V4
+            } else {
+                Family::V6
+            },
+            state,
+            local,
+            remote: remote.parse().expect("test address"),
+            recv_q: 0,
+            send_q: 0,
+            uid: 0,
+            inode: u64::from(owners != Owners::None(Unattributed::NoInode)),
+            owners,
+        }
+    }
+}
+
 /// A process that holds at least one socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {

@@ -87,7 +87,10 @@ fn once_json_follows_the_contract() {
     assert!(me["name"].is_string() && me["cmdline"].is_string());
     assert!(me["user"].is_string());
     assert!(me["rss_bytes"].as_u64().unwrap() > 0, "{me}");
-    assert!(me["cpu_percent"].is_null(), "no CPU delta in one sample: {me}");
+    assert!(
+        me["cpu_percent"].is_null(),
+        "no CPU delta in one sample: {me}"
+    );
 }
 
 #[test]

@@ -183,26 +183,12 @@ pub fn sort_default(groups: &mut [PortGroup]) {
 mod tests {
     use super::*;
     use crate::model::{Process, Unattributed};
-    use std::net::SocketAddr;
     use std::sync::Arc;
 
     fn sock(proto: Proto, state: TcpState, local: &str, remote: &str, owners: Owners) -> Socket {
-        let local: SocketAddr = local.parse().unwrap();
         Socket {
-            proto,
-            family: if local.is_ipv4() {
-                Family::V4
-            } else {
-                Family::V6
-            },
-            state,
-            local,
-            remote: remote.parse().unwrap(),
-            recv_q: 0,
-            send_q: 0,
-            uid: 0,
             inode: 1,
-            owners,
+            ..Socket::for_test(proto, state, local, remote, owners)
         }
     }
 

@@ -53,21 +53,16 @@ impl Listening {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Family, Owners, TcpState, Unattributed};
+    use crate::model::{Owners, TcpState, Unattributed};
 
     fn sock(state: TcpState, local: &str, remote: &str) -> Socket {
-        Socket {
-            proto: Proto::Tcp,
-            family: Family::V4,
+        Socket::for_test(
+            Proto::Tcp,
             state,
-            local: local.parse().unwrap(),
-            remote: remote.parse().unwrap(),
-            recv_q: 0,
-            send_q: 0,
-            uid: 0,
-            inode: 1,
-            owners: Owners::None(Unattributed::NotFound),
-        }
+            local,
+            remote,
+            Owners::None(Unattributed::NotFound),
+        )
     }
 
     #[test]

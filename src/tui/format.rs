@@ -19,18 +19,7 @@ pub fn count(n: u32) -> String {
     }
 }
 
-/// An exact count with thousands separators, for sentences: `23,004`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::analysis::text::thousands;
 
 /// A rate per second in at most 5 columns: `0`, `0.4`, `12.5`, `340`, `12.3k`.
 pub fn rate(per_sec: f64) -> String {

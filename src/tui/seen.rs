@@ -117,18 +117,13 @@ mod tests {
     use crate::model::{Family, Owners, TcpState, Unattributed};
 
     fn sock(local: &str, remote: &str, state: TcpState) -> Socket {
-        Socket {
-            proto: Proto::Tcp,
-            family: Family::V4,
+        Socket::for_test(
+            Proto::Tcp,
             state,
-            local: local.parse().unwrap(),
-            remote: remote.parse().unwrap(),
-            recv_q: 0,
-            send_q: 0,
-            uid: 0,
-            inode: 0,
-            owners: Owners::None(Unattributed::NoInode),
-        }
+            local,
+            remote,
+            Owners::None(Unattributed::NoInode),
+        )
     }
 
     fn snap(sockets: Vec<Socket>) -> Snapshot {
