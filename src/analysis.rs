@@ -10,6 +10,8 @@ pub mod listeners;
 pub mod ports;
 pub mod rates;
 pub mod ring;
+pub mod sides;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod text;
 pub mod timewait;

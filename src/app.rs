@@ -8,9 +8,16 @@ use std::time::Instant;
 use clap::Parser;
 use clap::error::ErrorKind;
 
+use crate::analysis::filter::Filter;
+use crate::analysis::insight::{Insight, InsightConfig};
+use crate::analysis::{alerts, group};
 use crate::cli::{Cli, Config, Mode, stdout_is_tty};
+use crate::model::{Coverage, Snapshot};
+use crate::output::json::GroupReport;
+use crate::output::report::{self, TimeWaitJson};
 use crate::output::{self, Format, Options};
 use crate::source::sampler::Sampler;
+use crate::source::sysctl::{self, KernelSettings};
 
 /// Exit code for bad input (flags, filters, durations).
 pub const EXIT_USAGE: u8 = 2;
@@ -31,6 +38,13 @@ pub fn main() -> ExitCode {
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // Ended by a signal: the terminal is restored; exit as a shell expects (128 + n).
+        Err(e) if e.downcast_ref::<crate::tui::Terminated>().is_some() => {
+            let sig = e
+                .downcast_ref::<crate::tui::Terminated>()
+                .map_or(15, |t| t.0);
+            ExitCode::from(128u8.saturating_add(u8::try_from(sig).unwrap_or(0)))
+        }
         Err(e) => {
             eprintln!("portside: error: {e:#}");
             ExitCode::FAILURE
@@ -79,12 +93,14 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             interval: config.interval,
             filter: config.filter_text.clone(),
             numeric: config.numeric,
+            alerts: config.alerts.clone(),
         }),
         Mode::Print { count } => print(config, count),
     }
 }
 
 /// Print `count` snapshots, `interval` apart (measured from the start of each sample).
+/// An `Insight` follows the snapshots, so streamed output carries rates and alerts.
 fn print(config: &Config, count: u64) -> anyhow::Result<()> {
     let mut sampler = Sampler::new(config.sampler.clone())?;
     let stdout = io::stdout();
@@ -93,40 +109,90 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         numeric: config.numeric,
         group: config.group,
     };
+    let proc_root = &config.sampler.proc_root;
+    let kernel = KernelSettings::read(proc_root);
+    let mut insight = Insight::new(InsightConfig::default());
     let mut noted = false;
     for n in 0..count {
         let started = Instant::now();
-        let snapshot = sampler.sample()?;
+        let mut snapshot = sampler.sample()?;
+        retain_matching(&mut snapshot, &config.filter);
+        insight.update(&snapshot);
+        if let Ok(stats) = sysctl::listen_stats(proc_root) {
+            insight.record_listen_stats(&stats);
+        }
+        let fired = alerts::evaluate(&config.alerts, &insight);
         if !noted && let Some(note) = output::coverage_note(&snapshot) {
             eprintln!("{note}");
             noted = true;
         }
-        match config.format {
-            Format::Table => {
-                if n > 0 {
+        let groups = config
+            .group
+            .then(|| group::group(&snapshot, &config.filter));
+        let first = n == 0;
+        match (config.format, &groups) {
+            (Format::Table, _) => {
+                if !first {
                     writeln!(out)?;
                 }
                 if count > 1 {
-                    writeln!(
-                        out,
-                        "# {}",
-                        humantime::format_rfc3339_millis(snapshot.taken_at)
-                    )?;
+                    let time = humantime::format_rfc3339_millis(snapshot.taken_at);
+                    writeln!(out, "# {time}")?;
                 }
-                output::table::write_sockets(&mut out, &snapshot, &config.filter, opts)?;
+                let mut text = String::new();
+                if let Some(groups) = &groups {
+                    output::group::write_table(&mut out, &snapshot, groups, opts.numeric)?;
+                    text.push('\n');
+                    TimeWaitJson::new(&insight, &snapshot, &kernel).write_text(&mut text);
+                } else {
+                    output::table::write_sockets(&mut out, &snapshot, &config.filter, opts)?;
+                }
+                report::write_alerts_text(&fired, &mut text);
+                out.write_all(text.as_bytes())?;
             }
-            Format::Json => output::json::write_sockets(&mut out, &snapshot, &config.filter, opts)?,
-            Format::Csv => {
-                output::csv::write_sockets(&mut out, &snapshot, &config.filter, opts, n == 0)?;
+            (Format::Json, Some(groups)) => {
+                let extra = GroupReport {
+                    time_wait: TimeWaitJson::new(&insight, &snapshot, &kernel),
+                    listeners: report::listeners(&insight, &snapshot),
+                };
+                output::json::write_groups(&mut out, &snapshot, groups, extra, opts, &fired)?;
+            }
+            (Format::Json, None) => {
+                output::json::write_sockets(&mut out, &snapshot, &config.filter, opts, &fired)?;
+            }
+            (Format::Csv, Some(groups)) => {
+                output::csv::write_groups(&mut out, &snapshot, groups, opts, first)?;
+            }
+            (Format::Csv, None) => {
+                output::csv::write_sockets(&mut out, &snapshot, &config.filter, opts, first)?;
             }
         }
         out.flush()?;
-        if n + 1 < count {
-            let elapsed = started.elapsed();
-            if let Some(rest) = config.interval.checked_sub(elapsed) {
-                thread::sleep(rest);
-            }
+        if n + 1 < count
+            && let Some(rest) = config.interval.checked_sub(started.elapsed())
+        {
+            thread::sleep(rest);
         }
     }
     Ok(())
+}
+
+/// Keep only the sockets the filter matches, so groups, the TIME_WAIT report, listeners
+/// and alerts all describe what the user asked about; coverage is recounted to match.
+fn retain_matching(snapshot: &mut Snapshot, filter: &Filter) {
+    if filter.is_empty() {
+        return;
+    }
+    let keep: Vec<bool> = snapshot
+        .sockets
+        .iter()
+        .map(|s| filter.matches(s, snapshot))
+        .collect();
+    let mut keep = keep.into_iter();
+    snapshot.sockets.retain(|_| keep.next().unwrap_or(false));
+    let mut coverage = Coverage::default();
+    for s in &snapshot.sockets {
+        coverage.add(s.owners);
+    }
+    snapshot.coverage = coverage;
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::analysis::filter::{Filter, FilterError, Lookups};
+use crate::analysis::alerts::{self, Alert};
+use crate::analysis::filter::Filter;
 use crate::model::Query;
 use crate::output::Format;
 use crate::source::sampler::SamplerConfig;
@@ -76,6 +77,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_owners: bool,
 
+    /// Alert when a threshold is crossed, e.g. `time_wait>5000`, `:443 close_wait>100`,
+    /// `accept_queue>80%`, `ephemeral>70%` (repeatable; replaces the default of that kind)
+    #[arg(long, value_name = "EXPR")]
+    pub alert: Vec<String>,
+
     /// Filter expression, e.g. `port:443 state:est` (same language as the `/` prompt)
     #[arg(value_name = "FILTER")]
     pub filter: Vec<String>,
@@ -102,6 +108,8 @@ pub struct Config {
     /// The filter as typed (the TUI's starting prompt text).
     pub filter_text: String,
     pub sampler: SamplerConfig,
+    /// Alert rules: defaults, with `--alert` replacing those of the same kind and scope.
+    pub alerts: Vec<Alert>,
 }
 
 /// A bad argument: the message names the bad part. Exit code 2.
@@ -113,7 +121,8 @@ impl Cli {
     /// Validate the arguments into a `Config`; `stdout_is_tty` decides between TUI and print.
     pub fn into_config(self, stdout_is_tty: bool) -> Result<Config, UsageError> {
         let filter_text = self.filter.join(" ");
-        let filter = parse_filter(&filter_text).map_err(|e| UsageError(e.to_string()))?;
+        let filter = Filter::parse_system(&filter_text).map_err(|e| UsageError(e.to_string()))?;
+        let alerts = alerts::configure(&self.alert).map_err(|e| UsageError(e.to_string()))?;
         let mode = if self.once {
             Mode::Print { count: 1 }
         } else if let Some(count) = self.count {
@@ -152,6 +161,7 @@ impl Cli {
             numeric: self.numeric,
             filter,
             filter_text,
+            alerts,
             sampler: SamplerConfig {
                 query,
                 proc_root: PathBuf::from("/proc"),
@@ -160,27 +170,6 @@ impl Cli {
             },
         })
     }
-}
-
-/// Parse a filter expression with the system's user names and service names, so
-/// `user:www-data` also matches sockets no process is known for, and `port:https` works.
-pub fn parse_filter(expr: &str) -> Result<Filter, FilterError> {
-    let user = |name: &str| -> Option<u32> {
-        let users = sysinfo::Users::new_with_refreshed_list();
-        users
-            .list()
-            .iter()
-            .find(|u| u.name() == name)
-            .map(|u| **u.id())
-    };
-    let service = |name: &str| crate::source::services::service_port(name);
-    Filter::parse_with(
-        expr,
-        &Lookups {
-            user: Some(&user),
-            service: Some(&service),
-        },
-    )
 }
 
 /// Whether stdout is a terminal (decides TUI vs printed output).
@@ -269,9 +258,9 @@ mod tests {
 
     #[test]
     fn filter_knows_users_and_services() {
-        let f = parse_filter("user:root port:https").unwrap();
+        let f = Filter::parse_system("user:root port:https").unwrap();
         assert!(!f.is_empty());
-        let e = parse_filter("user:no-such-user-here").unwrap_err();
+        let e = Filter::parse_system("user:no-such-user-here").unwrap_err();
         assert!(e.to_string().contains("no-such-user-here"), "{e}");
     }
 

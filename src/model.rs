@@ -260,6 +260,37 @@ impl Socket {
     }
 }
 
+#[cfg(test)]
+impl Socket {
+    /// A socket for tests: family from the local address, empty queues, uid 0; inode 0
+    /// for `Owners::None(NoInode)` (as the kernel gives TIME_WAIT), else 1.
+    pub(crate) fn for_test(
+        proto: Proto,
+        state: TcpState,
+        local: &str,
+        remote: &str,
+        owners: Owners,
+    ) -> Socket {
+        let local: SocketAddr = local.parse().expect("test address");
+        Socket {
+            proto,
+            family: if local.is_ipv4() {
+                Family::V4
+            } else {
+                Family::V6
+            },
+            state,
+            local,
+            remote: remote.parse().expect("test address"),
+            recv_q: 0,
+            send_q: 0,
+            uid: 0,
+            inode: u64::from(owners != Owners::None(Unattributed::NoInode)),
+            owners,
+        }
+    }
+}
+
 /// A process that holds at least one socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
@@ -273,6 +304,15 @@ pub struct Process {
     pub cmdline: String,
     pub uid: u32,
     pub user: String,
+}
+
+/// CPU and memory of a process, when they could be read.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessUsage {
+    /// CPU since the previous sample, in percent of one core; `None` on a first sample.
+    pub cpu_percent: Option<f32>,
+    /// Resident memory in bytes.
+    pub rss_bytes: Option<u64>,
 }
 
 /// How many sockets were joined to a process, and why the others were not.
@@ -327,6 +367,8 @@ pub struct Snapshot {
     pub sockets: Vec<Socket>,
     /// Every process that owns at least one socket of this snapshot.
     pub processes: Vec<Arc<Process>>,
+    /// CPU and memory of each of `processes`, same order; empty when not measured.
+    pub usage: Vec<ProcessUsage>,
     /// Interned sets of indexes into `processes`; `Owners::Known(n)` points here.
     /// Sockets held by the same processes share one set.
     pub owner_sets: Vec<Box<[u32]>>,
@@ -346,6 +388,7 @@ impl Snapshot {
             source: SourceKind::SockDiag,
             sockets: Vec::new(),
             processes: Vec::new(),
+            usage: Vec::new(),
             owner_sets: Vec::new(),
             coverage: Coverage::default(),
             privileged: true,
@@ -363,6 +406,11 @@ impl Snapshot {
         };
         set.iter()
             .filter_map(|&i| self.processes.get(i as usize).map(|p| &**p))
+    }
+
+    /// CPU and memory of `processes[index]`, when measured.
+    pub fn usage_of(&self, index: usize) -> ProcessUsage {
+        self.usage.get(index).copied().unwrap_or_default()
     }
 
     /// Whether `port` lies in the kernel's ephemeral range.

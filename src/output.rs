@@ -2,15 +2,17 @@
 //! One file per format; this file holds what they share (row order, labels).
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use crate::analysis::filter::Filter;
-use crate::model::{Owners, PortClass, Proto, Snapshot, Socket, TcpState};
+use crate::analysis::sides::Listening;
+use crate::model::{Owners, PortClass, Snapshot, Socket, TcpState};
 use crate::source::services::service_name;
 
 pub mod csv;
+pub mod group;
 pub mod json;
+pub mod report;
 pub mod table;
 
 /// Printed output formats.
@@ -62,47 +64,21 @@ pub fn state_rank(state: TcpState) -> u8 {
     }
 }
 
-/// Which side of a connection a socket is on, for naming its service: the local ports
-/// that have a listener, computed once per snapshot.
-pub struct Sides {
-    listening: HashSet<(Proto, u16)>,
-}
-
-impl Sides {
-    pub fn new(snapshot: &Snapshot) -> Sides {
-        Sides {
-            listening: snapshot
-                .sockets
-                .iter()
-                .filter(|s| s.is_listening())
-                .map(|s| (s.proto, s.local.port()))
-                .collect(),
-        }
+/// The service name of the local port; `None` for a client socket (see [`Listening`]) or
+/// with `-n`.
+pub fn local_service(
+    listening: &Listening,
+    snapshot: &Snapshot,
+    socket: &Socket,
+    opts: Options,
+) -> Option<&'static str> {
+    if opts.numeric {
+        return None;
     }
-
-    /// A client socket: connected, no listener on its local port, and that port in the
-    /// kernel's ephemeral range. Its local port's registry name is noise (32768 is not
-    /// "filenet-tms"); the peer's port names the service.
-    pub fn is_client(&self, snapshot: &Snapshot, socket: &Socket) -> bool {
-        let port = socket.local.port();
-        socket.remote.port() != 0
-            && !self.listening.contains(&(socket.proto, port))
-            && snapshot.is_ephemeral(port)
-    }
-
-    /// The service name of the local port; `None` for a client socket or with `-n`.
-    pub fn local_service(
-        &self,
-        snapshot: &Snapshot,
-        socket: &Socket,
-        opts: Options,
-    ) -> Option<&'static str> {
-        if opts.numeric || self.is_client(snapshot, socket) {
-            None
-        } else {
-            service_name(socket.local.port(), socket.proto)
-        }
-    }
+    listening
+        .service(snapshot, socket)
+        .filter(|s| !s.peer)
+        .map(|s| s.name)
 }
 
 /// The service name of the peer's port (`None` with `-n` or without a peer).

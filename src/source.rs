@@ -13,6 +13,7 @@ pub mod services;
 #[cfg(target_os = "linux")]
 pub mod sockdiag;
 pub mod sysctl;
+pub mod usage;
 
 /// An error reading the kernel's tables. Never a silently shorter list.
 #[derive(Debug, thiserror::Error)]

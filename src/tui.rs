@@ -1,18 +1,176 @@
-//! The interactive terminal UI (being built on the `tui` branch).
+//! The interactive terminal UI: connections grouped by local port and TCP state, with a
+//! connections view, drill-down, filter prompt, sort and help; per-state and per-port
+//! history, the TIME_WAIT and listener panels, and firing alerts in the header.
+//!
+//! Threads: the sampler (`sampler_thread`), terminal input and signal forwarding
+//! (`event`) all send into one channel; this thread folds events into the [`app::App`]
+//! and draws. It never waits on a sample, and quitting does not wait for one either.
 
-use std::time::Duration;
+pub mod app;
+mod chart;
+mod connections;
+mod drill;
+pub mod event;
+mod footer;
+mod format;
+mod grid;
+mod grouped;
+mod header;
+mod help;
+mod input;
+pub mod keys;
+pub mod layout;
+mod listeners;
+mod nav;
+mod panel;
+#[cfg(test)]
+mod panel_tests;
+mod prompt;
+pub mod render;
+pub mod sampler_thread;
+#[cfg(test)]
+mod screen_tests;
+mod seen;
+mod sort;
+pub mod synthetic;
+pub mod terminal;
+#[cfg(test)]
+mod testing;
+pub mod theme;
+mod timewait;
 
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ratatui::layout::Rect;
+
+use crate::analysis::filter::Filter;
 use crate::source::sampler::SamplerConfig;
+use crate::source::sysctl;
+use app::{App, AppOptions, QuitReason};
+use event::{Cancel, Event, SignalForwarder};
+use sampler_thread::{KernelSource, SnapshotSource};
+use theme::Theme;
 
-/// What the live view needs from the command line.
+/// What the command line hands to the TUI.
+#[derive(Debug, Clone)]
 pub struct TuiConfig {
     pub sampler: SamplerConfig,
     pub interval: Duration,
+    /// Starting filter expression from the command line, already validated.
     pub filter: String,
+    /// Start without service names (`-n`); `n` toggles.
     pub numeric: bool,
+    /// Alert rules: the defaults with the command line's `--alert`s applied.
+    pub alerts: Vec<crate::analysis::alerts::Alert>,
 }
 
-/// Run the live view until the user quits.
-pub fn run(_config: TuiConfig) -> anyhow::Result<()> {
-    anyhow::bail!("the live view is not built yet; use --once")
+/// The TUI ended because of a signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT); the terminal is
+/// restored. The caller may exit with status 128 + signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("terminated by signal {0}")]
+pub struct Terminated(pub i32);
+
+/// Shortest interval the TUI samples at: `--interval 0` would redraw as fast as a core can
+/// sample, which nobody can read.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Runs the UI until `q`, Ctrl-C or a signal. Restores the terminal on every way out.
+/// Returns [`Terminated`] when a signal ended it.
+pub fn run(config: TuiConfig) -> anyhow::Result<()> {
+    let source = KernelSource::new(config.sampler.clone());
+    run_with(config, source)
+}
+
+/// [`run`] with another snapshot source (a synthetic one in demos); `config.sampler` only
+/// locates `/proc` for the host name.
+pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Result<()> {
+    let TuiConfig {
+        sampler,
+        interval,
+        filter,
+        numeric,
+        alerts,
+    } = config;
+    let interval = interval.max(MIN_INTERVAL);
+    let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;
+    let options = AppOptions {
+        interval,
+        host: sysctl::host_info(&sampler.proc_root),
+        numeric,
+        theme: Theme::from_env(),
+        filter_text: filter,
+        parse_filter: Filter::parse_system,
+        area: Rect::new(0, 0, width, height),
+        alerts,
+    };
+    let mut app = App::new(options, Instant::now()).context("bad filter")?;
+    let (tx, rx) = mpsc::channel();
+    let cancel = Cancel::default();
+    let signals = SignalForwarder::spawn(tx.clone()).context("cannot install signal handlers")?;
+    let mut term = terminal::enter().context("cannot set up the terminal")?;
+    let result = (|| {
+        // Not joined on the way out: a slow sample must not delay quitting. It sees the
+        // cancel flag and ends after its current sample.
+        sampler_thread::spawn(source, interval, tx.clone(), cancel.clone())?;
+        let input = event::spawn_input(tx, cancel.clone())?;
+        let result = event_loop(&mut term, &mut app, &rx);
+        cancel.cancel();
+        // Joined (within one 25 ms poll) so it stops reading before the shell gets the tty,
+        // but with a bound: on a hung-up terminal crossterm's poll spins on `read() == 0`
+        // and never returns, and a blocked join would keep the process alive forever
+        // (seen with a killed tmux session). The process exits soon after, ending it.
+        join_within(input, INPUT_JOIN_LIMIT);
+        result
+    })();
+    cancel.cancel();
+    let restored = terminal::restore().context("cannot restore the terminal");
+    drop(signals);
+    result?;
+    restored?;
+    match app.quit_reason() {
+        Some(QuitReason::Signal(sig)) => Err(Terminated(*sig).into()),
+        Some(QuitReason::InputFailed(e)) => {
+            Err(anyhow::anyhow!("reading the terminal failed: {e}"))
+        }
+        Some(QuitReason::Key) | None => Ok(()),
+    }
+}
+
+/// How long quitting waits for the input thread to stop reading the terminal.
+const INPUT_JOIN_LIMIT: Duration = Duration::from_millis(250);
+
+/// Join `thread` if it finishes within `limit`; otherwise leave it running.
+fn join_within(thread: std::thread::JoinHandle<()>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if thread.is_finished() {
+        let _ = thread.join();
+    }
+}
+
+/// Draws, waits for an event, folds in every event already queued (one redraw per burst
+/// of wheel events or snapshots), until the app wants to quit.
+fn event_loop(
+    term: &mut terminal::Term,
+    app: &mut App,
+    rx: &Receiver<Event>,
+) -> anyhow::Result<()> {
+    loop {
+        app.sync();
+        term.draw(|frame| render::render(frame, app))?;
+        let event = rx.recv().context("all event sources stopped")?;
+        app.update(event, Instant::now());
+        while app.quit_reason().is_none()
+            && let Ok(event) = rx.try_recv()
+        {
+            app.update(event, Instant::now());
+        }
+        if app.quit_reason().is_some() {
+            return Ok(());
+        }
+    }
 }

@@ -348,3 +348,48 @@ fn sock_diag_matches_ss_for_test_sockets() {
     }
     panic!("rows of sock_diag that ss does not print: {last}");
 }
+
+/// The one-walk TCP dump (`TCPDIAG_GETSOCK`, both families) returns exactly the sockets of
+/// the two per-family dumps, test sockets of both families included.
+#[test]
+fn one_walk_tcp_dump_equals_per_family_dumps() {
+    let lb = open_loopback();
+    let mut diag = SockDiag::open().unwrap();
+    let mut disagreement = String::new();
+    for _ in 0..5 {
+        let mut per_family = Vec::new();
+        for family in Family::ALL {
+            diag.dump(Tcp, family, sockdiag::TABLE_STATES, &mut per_family)
+                .unwrap();
+        }
+        let mut both = Vec::new();
+        diag.dump_tcp_both_families(sockdiag::TABLE_STATES, &mut both)
+            .unwrap();
+        let mut again = Vec::new();
+        for family in Family::ALL {
+            diag.dump(Tcp, family, sockdiag::TABLE_STATES, &mut again)
+                .unwrap();
+        }
+        assert!(both.iter().any(|s| s.family == Family::V4));
+        assert!(both.iter().any(|s| s.family == Family::V6));
+        // Tolerate sockets other processes open or close between the dumps.
+        let (stable, any) = {
+            let (a, b) = (keys(&per_family), keys(&again));
+            (
+                a.intersection(&b).copied().collect::<HashSet<_>>(),
+                a.union(&b).copied().collect::<HashSet<_>>(),
+            )
+        };
+        let got = keys(&both);
+        let lost: Vec<_> = stable.difference(&got).collect();
+        let extra: Vec<_> = got.difference(&any).collect();
+        if lost.is_empty() && extra.is_empty() {
+            for (key, ..) in lb.expected.iter().filter(|e| e.0.0 == Tcp) {
+                assert!(got.contains(key), "test socket {key:?} missing");
+            }
+            return;
+        }
+        disagreement = format!("missing {lost:?}, extra {extra:?}");
+    }
+    panic!("one-walk dump differs: {disagreement}");
+}

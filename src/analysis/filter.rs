@@ -93,6 +93,21 @@ impl Filter {
         self.terms.is_empty()
     }
 
+    /// Parse with this system's lookups: user names from the user database (so `user:NAME`
+    /// also matches sockets no process is known for) and service names (`port:https`).
+    /// What the command line and the live view's prompt use.
+    pub fn parse_system(expr: &str) -> Result<Filter, FilterError> {
+        let user = |name: &str| crate::source::process::uid_of(name);
+        let service = |name: &str| crate::source::services::service_port(name);
+        Filter::parse_with(
+            expr,
+            &Lookups {
+                user: Some(&user),
+                service: Some(&service),
+            },
+        )
+    }
+
     /// Whether the filter looks at owners (`proc:`, `cmd:`, `pid:`, `user:`).
     pub fn needs_owners(&self) -> bool {
         self.terms.iter().any(Term::needs_owners)

@@ -5,9 +5,11 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::analysis::filter::Filter;
-use crate::model::{PortClass, Snapshot};
+use crate::analysis::group::PortGroup;
+use crate::analysis::sides::Listening;
+use crate::model::{PortClass, Proto, Snapshot, TcpState};
 use crate::output::json::attribution;
-use crate::output::{Options, Sides, ordered};
+use crate::output::{Options, local_service, ordered};
 
 #[derive(Serialize)]
 struct Row<'a> {
@@ -40,7 +42,7 @@ pub fn write_sockets(
     opts: Options,
     header: bool,
 ) -> io::Result<()> {
-    let sides = Sides::new(snapshot);
+    let listening = Listening::of(snapshot);
     let time = humantime::format_rfc3339_millis(snapshot.taken_at).to_string();
     let mut out = csv::WriterBuilder::new()
         .has_headers(header)
@@ -67,10 +69,85 @@ pub fn write_sockets(
             pids: join(&|p| p.pid.to_string()),
             processes: join(&|p| p.name.clone()),
             attribution: attribution(s.owners),
-            service: sides.local_service(snapshot, s, opts),
+            service: local_service(&listening, snapshot, s, opts),
             port_class: PortClass::of(s.local.port()).name(),
         })
         .map_err(io::Error::other)?;
+    }
+    out.flush()
+}
+
+/// Write one snapshot's groups: fixed columns, one count column per state (kernel names),
+/// so streamed snapshots stay one table.
+pub fn write_groups(
+    w: &mut dyn Write,
+    snapshot: &Snapshot,
+    groups: &[PortGroup],
+    opts: Options,
+    header: bool,
+) -> io::Result<()> {
+    let time = humantime::format_rfc3339_millis(snapshot.taken_at).to_string();
+    let states: Vec<TcpState> = TcpState::ALL
+        .into_iter()
+        .filter(|s| *s != TcpState::NewSynRecv)
+        .collect();
+    let mut out = csv::Writer::from_writer(&mut *w);
+    if header {
+        let mut h: Vec<String> = [
+            "time",
+            "proto",
+            "port",
+            "service",
+            "port_class",
+            "listening",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        h.extend(states.iter().map(|s| s.kernel_name(Proto::Tcp).to_string()));
+        h.extend(
+            ["total", "accept_queue", "backlog", "pids", "processes"]
+                .iter()
+                .map(ToString::to_string),
+        );
+        out.write_record(&h).map_err(io::Error::other)?;
+    }
+    for g in groups {
+        let procs: Vec<_> = g
+            .owners
+            .iter()
+            .filter_map(|&i| snapshot.processes.get(i as usize))
+            .collect();
+        let mut rec: Vec<String> = vec![
+            time.clone(),
+            g.proto.name().to_string(),
+            g.port.to_string(),
+            g.service
+                .filter(|_| !opts.numeric)
+                .unwrap_or("")
+                .to_string(),
+            PortClass::of(g.port).name().to_string(),
+            g.listening.to_string(),
+        ];
+        rec.extend(states.iter().map(|s| g.count(*s).to_string()));
+        rec.push(g.total.to_string());
+        rec.push(g.accept_queue.to_string());
+        rec.push(g.backlog.to_string());
+        rec.push(
+            procs
+                .iter()
+                .map(|p| p.pid.to_string())
+                .collect::<Vec<_>>()
+                .join(";"),
+        );
+        rec.push(
+            procs
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(";"),
+        );
+        out.write_record(&rec).map_err(io::Error::other)?;
     }
     out.flush()
 }

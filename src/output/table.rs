@@ -3,10 +3,11 @@
 use std::io::{self, Write};
 
 use crate::analysis::filter::Filter;
+use crate::analysis::sides::{Listening, Service};
 use crate::model::Snapshot;
-use crate::output::{
-    Options, Sides, class_label, endpoint, ordered, owners_label, remote_service, state_label,
-};
+use crate::model::{Owners, Unattributed};
+use crate::output::{Options, class_label, endpoint, ordered, owners_label, state_label};
+use crate::source::process::UserNames;
 
 const HEADERS: [&str; 9] = [
     "Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Service", "Class", "Process",
@@ -21,16 +22,16 @@ pub fn write_sockets(
     filter: &Filter,
     opts: Options,
 ) -> io::Result<()> {
-    let sides = Sides::new(snapshot);
+    let listening = Listening::of(snapshot);
+    let mut users = UserNames::default();
     let rows: Vec<[String; 9]> = ordered(snapshot, filter)
         .into_iter()
         .map(|i| {
             let s = &snapshot.sockets[i as usize];
-            let service = match sides.local_service(snapshot, s, opts) {
-                Some(name) => name.to_string(),
-                None if sides.is_client(snapshot, s) => {
-                    remote_service(s, opts).map_or_else(|| "-".to_string(), |p| format!("->{p}"))
-                }
+            let service = match listening.service(snapshot, s) {
+                _ if opts.numeric => "-".to_string(),
+                Some(Service { name, peer: true }) => format!("->{name}"),
+                Some(Service { name, peer: false }) => name.to_string(),
                 None => "-".to_string(),
             };
             [
@@ -42,40 +43,48 @@ pub fn write_sockets(
                 endpoint(s.remote),
                 service,
                 class_label(snapshot, s.local.port()),
-                owners_label(snapshot, s, 3),
+                match s.owners {
+                    // Held by a process we may not look at: say whose socket it is.
+                    Owners::None(Unattributed::PermissionDenied | Unattributed::NotFound) => {
+                        format!("?({})", users.name(s.uid))
+                    }
+                    _ => owners_label(snapshot, s, 3),
+                },
             ]
         })
         .collect();
     write_aligned(w, &HEADERS, &RIGHT, &rows)
 }
 
-/// Write rows under headers, each column as wide as its widest cell, two spaces apart.
-pub fn write_aligned<const N: usize>(
+/// Write rows under headers, each column as wide as its widest cell, two spaces apart;
+/// `right[c]` right-aligns column `c` (numbers).
+pub fn write_aligned<R: AsRef<[String]>>(
     w: &mut dyn Write,
-    headers: &[&str; N],
-    right: &[bool; N],
-    rows: &[[String; N]],
+    headers: &[&str],
+    right: &[bool],
+    rows: &[R],
 ) -> io::Result<()> {
-    let mut width = headers.map(|h| h.chars().count());
+    let n = headers.len();
+    let mut width: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
-        for (c, cell) in row.iter().enumerate() {
+        for (c, cell) in row.as_ref().iter().enumerate().take(n) {
             width[c] = width[c].max(cell.chars().count());
         }
     }
     let mut line = String::new();
     let mut emit = |cells: &mut dyn Iterator<Item = &str>| -> io::Result<()> {
         line.clear();
-        for (c, cell) in cells.enumerate() {
+        for (c, cell) in cells.enumerate().take(n) {
             if c > 0 {
                 line.push_str("  ");
             }
             let pad = width[c].saturating_sub(cell.chars().count());
-            if right[c] {
+            if right.get(c).copied().unwrap_or(false) {
                 line.extend(std::iter::repeat_n(' ', pad));
                 line.push_str(cell);
             } else {
                 line.push_str(cell);
-                if c + 1 < N {
+                if c + 1 < n {
                     line.extend(std::iter::repeat_n(' ', pad));
                 }
             }
@@ -85,7 +94,7 @@ pub fn write_aligned<const N: usize>(
     };
     emit(&mut headers.iter().copied())?;
     for row in rows {
-        emit(&mut row.iter().map(String::as_str))?;
+        emit(&mut row.as_ref().iter().map(String::as_str))?;
     }
     Ok(())
 }

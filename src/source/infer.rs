@@ -284,8 +284,7 @@ fn infer(snapshot: &mut Snapshot, i: usize, set: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Coverage, Family, Process};
-    use std::net::SocketAddr;
+    use crate::model::{Coverage, Process};
     use std::sync::Arc;
 
     fn process(pid: u32, name: &str) -> Arc<Process> {
@@ -300,22 +299,9 @@ mod tests {
     }
 
     fn sock(state: TcpState, local: &str, remote: &str, owners: Owners) -> Socket {
-        let local: SocketAddr = local.parse().unwrap();
         Socket {
-            proto: Proto::Tcp,
-            family: if local.is_ipv4() {
-                Family::V4
-            } else {
-                Family::V6
-            },
-            state,
-            local,
-            remote: remote.parse().unwrap(),
-            recv_q: 0,
-            send_q: 0,
-            uid: 0,
             inode: u64::from(matches!(owners, Owners::Known(_))),
-            owners,
+            ..Socket::for_test(Proto::Tcp, state, local, remote, owners)
         }
     }
 

@@ -193,22 +193,50 @@ impl UserNames {
     }
 }
 
-/// One `getpwuid_r` call, growing the scratch buffer on `ERANGE` (bounded at 1 MiB).
+/// The uid of a user name, from the system user database (`getpwnam_r`), for filters
+/// such as `user:www-data`.
+pub fn uid_of(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    passwd_entry(Key::Name(&name)).map(|(uid, _)| uid)
+}
+
 fn lookup_user(uid: u32) -> Option<String> {
+    passwd_entry(Key::Uid(uid)).map(|(_, name)| name)
+}
+
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Uid(u32),
+    Name(&'a CStr),
+}
+
+/// One `getpwuid_r`/`getpwnam_r` call (so NSS users resolve too), growing the scratch
+/// buffer on `ERANGE` (bounded at 1 MiB): the entry's uid and name.
+fn passwd_entry(key: Key<'_>) -> Option<(u32, String)> {
     let mut buf: Vec<libc::c_char> = vec![0; 1024];
     loop {
         // SAFETY: an all-zero `passwd` is a valid value (null pointers, zero ids).
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call; `buf.len()` is the buffer's true size.
+        // SAFETY: every pointer is valid for the call; `buf.len()` is the buffer's true size;
+        // `name` is NUL-terminated.
         let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &raw mut pwd,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &raw mut result,
-            )
+            match key {
+                Key::Uid(uid) => libc::getpwuid_r(
+                    uid,
+                    &raw mut pwd,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &raw mut result,
+                ),
+                Key::Name(name) => libc::getpwnam_r(
+                    name.as_ptr(),
+                    &raw mut pwd,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &raw mut result,
+                ),
+            }
         };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
@@ -219,7 +247,7 @@ fn lookup_user(uid: u32) -> Option<String> {
         }
         // SAFETY: on success `pw_name` points to a NUL-terminated string inside `buf`.
         let name = unsafe { CStr::from_ptr(pwd.pw_name) };
-        return Some(name.to_string_lossy().into_owned());
+        return Some((pwd.pw_uid, name.to_string_lossy().into_owned()));
     }
 }
 
@@ -233,6 +261,14 @@ mod tests {
             .join("tests/fixtures/proc/stat")
             .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn user_names_and_uids_round_trip() {
+        assert_eq!(uid_of("root"), Some(0));
+        assert_eq!(lookup_user(0).as_deref(), Some("root"));
+        assert_eq!(uid_of("no-such-user-portside"), None);
+        assert_eq!(uid_of("nul\0byte"), None);
     }
 
     #[test]

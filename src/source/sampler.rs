@@ -1,6 +1,6 @@
 //! One sample: socket dump + owner join + process details -> an owned `Snapshot`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use crate::model::{Proto, Query, Snapshot, Socket, SourceKind, TcpState};
@@ -8,6 +8,7 @@ use crate::source::infer::Inference;
 use crate::source::owners::OwnerJoin;
 #[cfg(target_os = "linux")]
 use crate::source::sockdiag::SockDiag;
+use crate::source::usage::UsageMeter;
 use crate::source::{SourceError, procnet, sysctl};
 
 /// How the sampler reads the kernel.
@@ -40,6 +41,8 @@ pub struct Sampler {
     #[cfg(target_os = "linux")]
     diag: Option<SockDiag>,
     owners: Option<OwnerJoin>,
+    /// CPU and memory of socket owners (only with the real `/proc`: `sysinfo` reads it).
+    usage: Option<UsageMeter>,
     /// Owners inferred for TIME_WAIT / SYN_RECV sockets, remembered across ticks.
     inference: Inference,
     /// Socket count of the last sample: the next sample's `Vec` is allocated once, at
@@ -66,6 +69,7 @@ impl Sampler {
         } else {
             SockDiag::open().ok()
         };
+        let measure_usage = config.resolve_owners && config.proc_root == Path::new("/proc");
         let owners = config
             .resolve_owners
             .then(|| OwnerJoin::new(config.proc_root.clone()));
@@ -74,6 +78,7 @@ impl Sampler {
             #[cfg(target_os = "linux")]
             diag,
             owners,
+            usage: measure_usage.then(UsageMeter::default),
             inference: Inference::default(),
             last_len: 0,
             warm: false,
@@ -136,6 +141,7 @@ impl Sampler {
             source: self.source(),
             sockets,
             processes,
+            usage: Vec::new(),
             owner_sets,
             coverage,
             privileged,
@@ -144,6 +150,9 @@ impl Sampler {
         };
         if self.owners.is_some() {
             self.inference.apply(&mut snapshot);
+        }
+        if let Some(meter) = self.usage.as_mut() {
+            snapshot.usage = meter.measure(&snapshot.processes);
         }
         snapshot.duration = started.elapsed();
         Ok(snapshot)
@@ -157,11 +166,19 @@ fn dump(
     out: &mut Vec<Socket>,
 ) -> Result<(), SourceError> {
     let query = config.query;
+    #[cfg(target_os = "linux")]
+    let both_tcp = diag.is_some() && query.tcp && query.v4 && query.v6;
+    #[cfg(target_os = "linux")]
+    if both_tcp && let Some(diag) = diag.as_deref_mut() {
+        diag.dump_tcp_both_families(state_mask(Proto::Tcp, query.listening_only), out)?;
+    }
     for (proto, family) in query.tables() {
         let mask = state_mask(proto, query.listening_only);
         #[cfg(target_os = "linux")]
         if let Some(diag) = diag.as_deref_mut() {
-            diag.dump(proto, family, mask, out)?;
+            if !(both_tcp && proto == Proto::Tcp) {
+                diag.dump(proto, family, mask, out)?;
+            }
             continue;
         }
         let from = out.len();

@@ -167,6 +167,25 @@ pub fn portside(extra: &[&str]) -> (serde_json::Value, Vec<Row>) {
     (v, rows)
 }
 
+/// Whether `pids` is this process, plus possibly children of it caught between fork and
+/// exec (another test thread spawning `ss` or portside): they hold a copy of every fd
+/// until they exec, so `ss -p` and portside both see them for an instant.
+pub fn owned_by_me(pids: &[u32]) -> bool {
+    let me = std::process::id();
+    pids.contains(&me)
+        && pids.iter().all(|&p| {
+            p == me
+                || std::fs::read_to_string(format!("/proc/{p}/stat")).map_or(true, |stat| {
+                    // ppid is the second field after the parenthesised name.
+                    stat.rsplit(')')
+                        .next()
+                        .and_then(|rest| rest.split_whitespace().nth(1))
+                        .and_then(|ppid| ppid.parse::<u32>().ok())
+                        == Some(me)
+                })
+        })
+}
+
 /// Multiset of keys.
 pub fn counts(rows: &[Row]) -> HashMap<Key, usize> {
     let mut m = HashMap::new();

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use crate::analysis::alerts::{Alert, AlertKind, Scope, Threshold};
 use crate::analysis::insight::Insight;
 use crate::analysis::ports::PortKey;
+use crate::analysis::text::thousands;
 use crate::model::{Proto, TcpState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -214,19 +215,6 @@ fn ephemeral(alert: &Alert, insight: &Insight, fired: &mut Vec<FiredAlert>) {
             push(fired, alert, value, message);
         }
     }
-}
-
-/// `23004` -> `23,004`: exact counts in sentences (the TUI's compact `12.3k` is for columns).
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

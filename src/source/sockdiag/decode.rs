@@ -62,7 +62,10 @@ pub fn decode_messages(
         }
         let payload = &rest[NETLINK_HEADER_LEN..len];
         match kind {
-            SOCK_DIAG_BY_FAMILY => out.push(decode_inet_diag_msg(payload, proto)?),
+            // Replies to `TCPDIAG_GETSOCK` requests carry that type and the same record.
+            SOCK_DIAG_BY_FAMILY | super::TCPDIAG_GETSOCK => {
+                out.push(decode_inet_diag_msg(payload, proto)?);
+            }
             NLMSG_DONE => {
                 // The kernel may put a negative errno here when the dump failed part way.
                 return match read_i32(payload) {

@@ -1,0 +1,392 @@
+//! UI state with no terminal: `update(Event)` folds events in, `apply(Action)` handles keys
+//! in one `match`, and `sync()` recomputes the derived tables whose inputs changed.
+
+mod actions;
+mod panels;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::Event as TermEvent;
+use ratatui::layout::Rect;
+
+use crate::analysis::alerts::{self, Alert, FiredAlert};
+use crate::analysis::filter::{Filter, FilterError};
+use crate::analysis::group::{Grouper, PortGroup};
+use crate::analysis::insight::Insight;
+use crate::analysis::sides::Listening;
+use crate::model::{Proto, Snapshot, TcpState};
+use crate::source::sysctl::{HostInfo, KernelSettings};
+use crate::tui::event::{Event, Sample};
+use crate::tui::input::LineInput;
+use crate::tui::keys::{KeyMap, Mode};
+use crate::tui::layout::{self, Regions};
+use crate::tui::nav::Nav;
+use crate::tui::seen::SeenMap;
+use crate::tui::sort::{GroupColumn, SocketColumn, Sort};
+use crate::tui::theme::Theme;
+
+pub use panels::{ListenerLine, Panel, Panels};
+pub use tables::SockKey;
+
+/// How the app starts.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub interval: Duration,
+    pub host: HostInfo,
+    pub numeric: bool,
+    pub theme: Theme,
+    /// The starting filter, as typed on the command line.
+    pub filter_text: String,
+    /// Parses a filter expression (the command line's parser, with its name lookups).
+    pub parse_filter: fn(&str) -> Result<Filter, FilterError>,
+    /// The screen size.
+    pub area: Rect,
+    /// Alert rules checked on every sample (the defaults with the user's `--alert`s).
+    pub alerts: Vec<Alert>,
+}
+
+/// The two main views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// One row per (protocol, local port) with counts per state.
+    Ports,
+    /// One row per socket.
+    Connections,
+}
+
+/// The connections of one port, opened with Enter.
+#[derive(Debug, Clone)]
+pub struct Drill {
+    pub proto: Proto,
+    pub port: u16,
+    pub nav: Nav,
+    pub sort: Sort<SocketColumn>,
+    /// Indexes into `snapshot.sockets` of the port's sockets that match the filter.
+    pub rows: Vec<u32>,
+    /// Summary of those sockets (listeners, queues, owners); `None` when there are none.
+    pub summary: Option<PortGroup>,
+}
+
+/// The open `/` prompt.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub input: LineInput,
+    /// Why the text does not parse; the last valid filter stays applied meanwhile.
+    pub error: Option<FilterError>,
+    before: (String, Filter),
+}
+
+/// Why the app wants to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuitReason {
+    Key,
+    Signal(i32),
+    InputFailed(String),
+}
+
+/// Derived tables whose inputs changed since they were computed.
+#[derive(Debug, Clone, Copy)]
+struct Stale {
+    groups: bool,
+    conns: bool,
+    drill: bool,
+}
+
+impl Stale {
+    const ALL: Stale = Stale {
+        groups: true,
+        conns: true,
+        drill: true,
+    };
+}
+
+/// The whole UI state. Render functions read it; only `update`/`apply` change it.
+pub struct App {
+    pub(crate) host: HostInfo,
+    pub(crate) interval: Duration,
+    pub(crate) theme: Theme,
+    keymap: KeyMap,
+    parse_filter: fn(&str) -> Result<Filter, FilterError>,
+    /// The snapshot on screen.
+    pub(crate) snapshot: Box<Snapshot>,
+    pub(crate) has_sample: bool,
+    /// The newest sample not yet applied, with its arrival time (applied in `sync`, so a
+    /// burst costs one regroup).
+    incoming: Option<(Sample, Instant)>,
+    /// The newest sample received while paused, and how many arrived. Paused, the insight
+    /// is not fed either: history, rates and panels freeze with the picture, and the next
+    /// rates after resuming average over the gap.
+    held: Option<(Sample, Instant)>,
+    pub(crate) held_count: u32,
+    pub(crate) seen: SeenMap,
+    /// History, rates, TIME_WAIT and listener figures of every snapshot applied.
+    pub(crate) insight: Insight,
+    rules: Vec<Alert>,
+    /// Alerts firing on the snapshot on screen, most severe first.
+    pub(crate) fired: Vec<FiredAlert>,
+    /// The kernel settings read with the newest sample that had them.
+    pub(crate) settings: Option<KernelSettings>,
+    pub(crate) panels: Panels,
+    /// Local ports with a listener in the snapshot on screen (names client sockets' services).
+    pub(crate) listening: Listening,
+    /// The time of the last event: ages on screen are measured to it.
+    pub(crate) now: Instant,
+    pub(crate) last_error: Option<String>,
+    pub(crate) area: Rect,
+    pub(crate) view: View,
+    pub(crate) drill: Option<Drill>,
+    pub(crate) help: bool,
+    pub(crate) paused: bool,
+    pub(crate) numeric: bool,
+    quit: Option<QuitReason>,
+    pub(crate) filter: Filter,
+    pub(crate) filter_text: String,
+    pub(crate) prompt: Option<Prompt>,
+    pub(crate) ports_nav: Nav,
+    pub(crate) ports_sort: Sort<GroupColumn>,
+    pub(crate) conns_nav: Nav,
+    pub(crate) conns_sort: Sort<SocketColumn>,
+    grouper: Grouper,
+    /// Port groups of the filtered snapshot, sorted.
+    pub(crate) groups: Vec<PortGroup>,
+    /// Indexes into `snapshot.sockets` of the filtered sockets, sorted.
+    pub(crate) conn_rows: Vec<u32>,
+    /// Sockets per state in the whole snapshot (the header's counts).
+    pub(crate) state_totals: [u32; TcpState::COUNT],
+    /// States seen at least once this session: they keep their column once they have one.
+    sticky: [bool; TcpState::COUNT],
+    /// The grouped view's state columns, most important first.
+    pub(crate) state_columns: Vec<TcpState>,
+    stale: Stale,
+    anchors: tables::Anchors,
+}
+
+impl App {
+    /// A new app showing an empty snapshot until the first sample arrives. Fails when the
+    /// starting filter does not parse.
+    pub fn new(options: AppOptions, now: Instant) -> Result<App, FilterError> {
+        let filter = (options.parse_filter)(&options.filter_text)?;
+        let mut app = App {
+            host: options.host,
+            interval: options.interval,
+            theme: options.theme,
+            keymap: KeyMap::default(),
+            parse_filter: options.parse_filter,
+            snapshot: Box::new(Snapshot::empty()),
+            has_sample: false,
+            incoming: None,
+            held: None,
+            held_count: 0,
+            seen: SeenMap::default(),
+            insight: Insight::default(),
+            rules: options.alerts,
+            fired: Vec::new(),
+            settings: None,
+            panels: Panels::default(),
+            listening: Listening::default(),
+            now,
+            last_error: None,
+            area: options.area,
+            view: View::Ports,
+            drill: None,
+            help: false,
+            paused: false,
+            numeric: options.numeric,
+            quit: None,
+            filter,
+            filter_text: options.filter_text,
+            prompt: None,
+            ports_nav: Nav::default(),
+            ports_sort: Sort::default(),
+            conns_nav: Nav::default(),
+            conns_sort: Sort::default(),
+            grouper: Grouper::new(),
+            groups: Vec::new(),
+            conn_rows: Vec::new(),
+            state_totals: [0; TcpState::COUNT],
+            sticky: [false; TcpState::COUNT],
+            state_columns: Vec::new(),
+            stale: Stale::ALL,
+            anchors: tables::Anchors::default(),
+        };
+        app.update_state_columns();
+        app.sync();
+        Ok(app)
+    }
+
+    /// Why the app should stop, once it should.
+    pub fn quit_reason(&self) -> Option<&QuitReason> {
+        self.quit.as_ref()
+    }
+
+    /// Which key table applies now.
+    pub fn mode(&self) -> Mode {
+        if self.help {
+            Mode::Help
+        } else if self.prompt.is_some() {
+            Mode::Prompt
+        } else {
+            Mode::Normal
+        }
+    }
+
+    /// Screen regions for the current size and status lines; `None` when too small.
+    pub fn regions(&self) -> Option<Regions> {
+        self.regions_in(self.area)
+    }
+
+    /// Screen regions for a screen of size `area`.
+    pub fn regions_in(&self, area: Rect) -> Option<Regions> {
+        let status = u16::from(self.last_error.is_some())
+            + u16::from(self.not_root())
+            + u16::from(!self.fired.is_empty());
+        let footer = 1 + self.prompt_error_lines(area.width);
+        layout::regions(area, status, footer)
+    }
+
+    /// Lines the prompt's error message takes above the input line: wrapped, at most two.
+    pub fn prompt_error_lines(&self, width: u16) -> u16 {
+        match self.prompt.as_ref().and_then(|p| p.error.as_ref()) {
+            None => 0,
+            Some(e) => {
+                let len = e.to_string().chars().count();
+                if len > usize::from(width.max(1)) {
+                    2
+                } else {
+                    1
+                }
+            }
+        }
+    }
+
+    /// Whether the header shows the "run as root" note.
+    pub fn not_root(&self) -> bool {
+        self.has_sample && !self.snapshot.privileged
+    }
+
+    /// Rows that fit in the table.
+    fn page(&self) -> usize {
+        self.regions()
+            .map_or(1, |r| usize::from(r.rows.height).max(1))
+    }
+
+    /// Folds one event in, at time `now`.
+    pub fn update(&mut self, event: Event, now: Instant) {
+        self.now = now;
+        match event {
+            Event::Input(TermEvent::Key(key)) => {
+                if let Some(action) = self.keymap.action(self.mode(), key) {
+                    self.apply(action);
+                }
+            }
+            Event::Input(TermEvent::Mouse(mouse)) => {
+                if let (Mode::Normal, Some(action)) = (self.mode(), actions::mouse_action(mouse)) {
+                    self.apply(action);
+                }
+            }
+            Event::Input(TermEvent::Resize(w, h)) => {
+                self.area = Rect::new(0, 0, w, h);
+                // The TIME_WAIT report keeps as many rows as the screen is tall.
+                self.panels.stale = true;
+                self.clamp_navs();
+            }
+            Event::Input(_) | Event::Tick => {}
+            Event::Sample(sample) => {
+                if self.paused {
+                    self.held = Some((sample, now));
+                    self.held_count += 1;
+                } else {
+                    self.incoming = Some((sample, now));
+                }
+                self.last_error = None;
+            }
+            Event::SampleError(e) => self.last_error = Some(e),
+            Event::Signal(sig) => self.quit = Some(QuitReason::Signal(sig)),
+            Event::InputFailed(e) => self.quit = Some(QuitReason::InputFailed(e)),
+        }
+    }
+
+    /// Applies the newest snapshot and recomputes the derived tables the current view
+    /// needs and whose inputs changed; keeps each table's selection on the same row.
+    pub fn sync(&mut self) {
+        if let Some((sample, arrived)) = self.incoming.take() {
+            self.apply_sample(sample, arrived);
+        }
+        self.refresh_tables();
+        self.refresh_panel();
+        self.clamp_navs();
+        self.clamp_panel();
+        self.remember_selection();
+    }
+
+    /// Puts a sample on screen: the insight takes it in (~5 ms at 100k sockets, one pass),
+    /// then the alerts are checked; panel reports wait until a panel is drawn.
+    fn apply_sample(&mut self, sample: Sample, arrived: Instant) {
+        let Sample {
+            snapshot,
+            listen_stats,
+            settings,
+        } = sample;
+        self.insight.update(&snapshot);
+        if let Some(stats) = listen_stats {
+            self.insight.record_listen_stats(&stats);
+        }
+        if settings.is_some() {
+            self.settings = settings;
+        }
+        self.fired = alerts::evaluate(&self.rules, &self.insight);
+        self.panels.stale = true;
+        self.seen.update(&snapshot, arrived);
+        self.listening = Listening::of(&snapshot);
+        self.snapshot = snapshot;
+        self.has_sample = true;
+        self.state_totals = [0; TcpState::COUNT];
+        for s in &self.snapshot.sockets {
+            self.state_totals[s.state.index()] += 1;
+        }
+        self.update_state_columns();
+        self.stale = Stale::ALL;
+    }
+
+    /// Sticky state columns: LISTEN and ESTAB always, others once seen, by importance.
+    fn update_state_columns(&mut self) {
+        for state in TcpState::ALL {
+            if self.state_totals[state.index()] > 0 {
+                self.sticky[state.index()] = true;
+            }
+        }
+        self.sticky[TcpState::Listen.index()] = true;
+        self.sticky[TcpState::Established.index()] = true;
+        self.state_columns = STATE_PRIORITY
+            .iter()
+            .copied()
+            .filter(|s| self.sticky[s.index()])
+            .collect();
+    }
+
+    fn set_filter(&mut self, text: String, filter: Filter) {
+        self.filter_text = text;
+        self.filter = filter;
+        self.stale = Stale::ALL;
+    }
+}
+
+/// State columns by importance: the first ones keep their column on a narrow screen.
+pub const STATE_PRIORITY: [TcpState; TcpState::COUNT] = [
+    TcpState::Listen,
+    TcpState::Established,
+    TcpState::TimeWait,
+    TcpState::CloseWait,
+    TcpState::Close,
+    TcpState::SynRecv,
+    TcpState::SynSent,
+    TcpState::FinWait1,
+    TcpState::FinWait2,
+    TcpState::LastAck,
+    TcpState::Closing,
+    TcpState::NewSynRecv,
+    TcpState::BoundInactive,
+];

@@ -1,0 +1,103 @@
+//! Terminal setup and restore: raw mode, alternate screen, mouse capture. Restored on
+//! every way out: normal return, error (`leave` in `run`), panic of the UI thread (hook),
+//! and signals (forwarded as events, so the normal path runs).
+
+use std::io::{self, Stdout, stdout};
+use std::panic::{self, PanicHookInfo};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, ThreadId};
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use crossterm::{cursor, execute};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+pub type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Whether the terminal is in our mode; makes `restore` idempotent.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// The UI thread: a panic there restores the terminal before the message prints.
+static UI_THREAD: OnceLock<ThreadId> = OnceLock::new();
+
+type Hook = Arc<dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static>;
+
+/// Switches the terminal to full-screen mode and installs the panic hook.
+pub fn enter() -> io::Result<Term> {
+    install_panic_hook();
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let mut out = stdout();
+    if let Err(e) = execute!(out, EnterAlternateScreen, EnableMouseCapture) {
+        let _ = restore();
+        return Err(e);
+    }
+    Terminal::new(CrosstermBackend::new(out)).inspect_err(|_| {
+        let _ = restore();
+    })
+}
+
+/// Puts the terminal back as the shell expects it. Safe to call more than once.
+pub fn restore() -> io::Result<()> {
+    if !ACTIVE.swap(false, Ordering::SeqCst) {
+        return Ok(());
+    }
+    let raw = disable_raw_mode();
+    let screen = execute!(
+        stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+    raw.and(screen)
+}
+
+/// Chains a hook in front of the current one: a panic on the UI thread restores the
+/// terminal first, so the message lands on a normal screen. Panics on the helper threads
+/// are caught there and shown in the UI instead, so the hook keeps them off the screen
+/// while it is in raw mode. Installed once per process.
+fn install_panic_hook() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let ui = *UI_THREAD.get_or_init(|| thread::current().id());
+    INSTALLED.get_or_init(|| {
+        let previous: Hook = Arc::from(panic::take_hook());
+        panic::set_hook(Box::new(move |info| {
+            if thread::current().id() == ui {
+                let _ = restore();
+                previous(info);
+            } else if !ACTIVE.load(Ordering::SeqCst) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// The message of a caught panic.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_without_enter_does_nothing() {
+        assert!(restore().is_ok());
+    }
+
+    #[test]
+    fn panic_messages() {
+        let caught = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+        assert_eq!(panic_message(&*caught), "boom 1");
+        let caught = std::panic::catch_unwind(|| std::panic::panic_any(5u8)).unwrap_err();
+        assert_eq!(panic_message(&*caught), "unknown panic");
+    }
+}
