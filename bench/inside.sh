@@ -37,6 +37,9 @@ cold ss-tanp "ss -tanp"
 cold netstat-tanp "netstat -tanp"
 cold lsof "lsof -nP -iTCP"
 
+# The TUI frame from this namespace's own sockets (one live sample), beside the synthetic one.
+"$LOADGEN" render-bench --live >"$dir/render-live.txt" 2>"$dir/render-live.err" || true
+
 # 2. Steady state: one long-running sampler, ticks back to back; the first tick is dropped.
 steady() {
     local label=$1 n=$((TICKS + 1))

@@ -119,17 +119,20 @@ for p in "${presets[@]}"; do
     echo "| $p | $cpu | $rss | ${mode:-n/a}, $(field secs "$h") s | ${hcpu:+$hcpu%} | $(awk -v k="$hwm" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f MB", k / 1024 }') |"
 done
 echo
-echo "## TUI frame from a 100k-socket snapshot (TestBackend 200x50)"
+echo "## TUI frame: build (apply the snapshot, group or sort) + render, TestBackend 200x50"
 echo
-if grep -q '^frame ' "$out/render.txt" 2>/dev/null; then
-    echo "Snapshot: $(grep '^snapshot ' "$out/render.txt")"
-    echo
-    echo "| view | median | min | max |"
-    echo "|---|---:|---:|---:|"
-    while read -r kind view med min max _; do
-        [ "$kind" = frame ] || continue
-        echo "| ${view#view=} | ${med#median_ms=} ms | ${min#min_ms=} ms | ${max#max_ms=} ms |"
-    done <"$out/render.txt"
-else
-    echo "Not measured: $(cat "$out/render.err" 2>/dev/null || echo 'render-bench did not run')"
-fi
+echo "Median of 20 frames per view, each from a new copy of the snapshot. Live: one real sample of the preset's namespace."
+echo
+echo "| snapshot | view | build + render | build | render |"
+echo "|---|---|---:|---:|---:|"
+frame_rows() {
+    local label=$1 file=$2
+    [ -f "$file" ] || return 0
+    grep '^frame ' "$file" | while read -r _ view med _min _max build render _; do
+        echo "| $label | ${view#view=} | ${med#median_ms=} ms | ${build#build_ms=} ms | ${render#render_ms=} ms |"
+    done
+}
+frame_rows "synthetic 100k" "$out/render.txt"
+for p in "${presets[@]}"; do frame_rows "live $p" "$out/$p/render-live.txt"; done
+echo
+grep -q '^frame ' "$out/render.txt" 2>/dev/null || echo "Synthetic frame not measured: $(cat "$out/render.err" 2>/dev/null || echo 'render-bench did not run')"

@@ -55,7 +55,7 @@ exes=$(jq -r 'select(.reason=="compiler-artifact" and .executable != null) | .ex
 PORTSIDE=$(grep '/portside$' <<<"$exes" || true)
 LOADGEN=$(grep '/portside-loadgen$' <<<"$exes" || true)
 [ -x "$PORTSIDE" ] && [ -x "$LOADGEN" ] || die "cargo build --release did not produce portside and portside-loadgen"
-export PORTSIDE
+export PORTSIDE LOADGEN
 
 mkdir -p "$OUT"
 "$LOADGEN" cleanup >/dev/null || true

@@ -8,9 +8,20 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use portside::analysis::alerts::default_alerts;
+use portside::analysis::filter::Filter;
 use portside::model::{
     Coverage, Family, Owners, Process, Proto, Snapshot, Socket, SourceKind, TcpState, Unattributed,
 };
+use portside::source::sysctl::HostInfo;
+use portside::tui::app::{App, AppOptions};
+use portside::tui::event::{Event, Sample};
+use portside::tui::keys::Action;
+use portside::tui::render;
+use portside::tui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
 
 use crate::plan::Mix;
 
@@ -60,23 +71,36 @@ pub fn run(args: &Args) -> Result<(), String> {
         snapshot.processes.len()
     );
     for view in [View::Grouped, View::Connections] {
-        let mut times = Vec::with_capacity(args.frames as usize);
+        let mut screen = Screen::new(view, cols, rows)?;
+        // The first frame fills caches and history; it is not counted.
+        screen.frame(&snapshot)?;
+        let mut builds = Vec::with_capacity(args.frames as usize);
+        let mut renders = Vec::with_capacity(args.frames as usize);
+        let mut totals = Vec::with_capacity(args.frames as usize);
         for _ in 0..args.frames {
-            let t = Instant::now();
-            render_frame(view, &snapshot, cols, rows)?;
-            times.push(t.elapsed());
+            let (build, render) = screen.frame(&snapshot)?;
+            builds.push(build);
+            renders.push(render);
+            totals.push(build + render);
         }
-        times.sort_unstable();
         println!(
-            "frame view={} median_ms={:.2} min_ms={:.2} max_ms={:.2} frames={}",
+            "frame view={} median_ms={:.2} min_ms={:.2} max_ms={:.2} build_ms={:.2} render_ms={:.2} frames={}",
             view.name(),
-            ms(times[times.len() / 2]),
-            ms(times[0]),
-            ms(times[times.len() - 1]),
-            times.len()
+            ms(median(&mut totals)),
+            ms(totals[0]),
+            ms(totals[totals.len() - 1]),
+            ms(median(&mut builds)),
+            ms(median(&mut renders)),
+            totals.len()
         );
     }
     Ok(())
+}
+
+/// Sorts `times` and returns the middle one.
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort_unstable();
+    times[times.len() / 2]
 }
 
 fn ms(d: Duration) -> f64 {
@@ -96,14 +120,54 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
     Ok((c, r))
 }
 
-/// SLOT for the TUI (branch `tui`): build the app state for `view` from `snapshot` and
-/// draw one frame on a `TestBackend` of `cols` x `rows`, as the live view does per tick.
-fn render_frame(view: View, snapshot: &Snapshot, cols: u16, rows: u16) -> Result<(), String> {
-    let _ = (snapshot, cols, rows);
-    Err(format!(
-        "the TUI frame API is not merged yet: cannot render the {} view",
-        view.name()
-    ))
+/// The live view driven as the terminal loop drives it, drawing on a `TestBackend`.
+struct Screen {
+    app: App,
+    terminal: Terminal<TestBackend>,
+    /// Samples fed so far: each is stamped a second after the previous, like the sampler's.
+    fed: u32,
+}
+
+impl Screen {
+    fn new(view: View, cols: u16, rows: u16) -> Result<Screen, String> {
+        let options = AppOptions {
+            interval: Duration::from_secs(1),
+            host: HostInfo::default(),
+            numeric: false,
+            theme: Theme::new(true),
+            filter_text: String::new(),
+            parse_filter: Filter::parse_system,
+            area: Rect::new(0, 0, cols, rows),
+            alerts: default_alerts(),
+        };
+        let mut app = App::new(options, Instant::now()).map_err(|e| e.to_string())?;
+        if matches!(view, View::Connections) {
+            app.apply(Action::SwitchView);
+        }
+        let terminal = Terminal::new(TestBackend::new(cols, rows)).map_err(|e| e.to_string())?;
+        Ok(Screen {
+            app,
+            terminal,
+            fed: 0,
+        })
+    }
+
+    /// One frame from a new snapshot: (build: apply the sample and derive the view's rows,
+    /// render: draw it). The copy of the snapshot is made before the clock starts.
+    fn frame(&mut self, snapshot: &Snapshot) -> Result<(Duration, Duration), String> {
+        let mut snap = snapshot.clone();
+        self.fed += 1;
+        snap.taken_at += Duration::from_secs(u64::from(self.fed));
+        let start = Instant::now();
+        self.app
+            .update(Event::Sample(Sample::of(snap)), Instant::now());
+        self.app.sync();
+        let built = Instant::now();
+        self.terminal
+            .draw(|f| render::render(f, &self.app))
+            .map_err(|e| e.to_string())?;
+        Ok((built - start, built.elapsed()))
+    }
 }
 
 /// One real sample of the caller's namespace, through portside's own sampler.
@@ -112,7 +176,11 @@ fn live_snapshot() -> Result<Snapshot, String> {
     let mut sampler = Sampler::new(SamplerConfig::default()).map_err(|e| e.to_string())?;
     let snapshot = sampler.sample().map_err(|e| e.to_string())?;
     if snapshot.sockets.is_empty() {
-        return Err("the live sample has no sockets (is the sampler implemented?)".into());
+        return Err(
+            "the live sample has no sockets: run it inside a loaded namespace \
+                    (portside-loadgen --preset 100k -- portside-loadgen render-bench --live)"
+                .into(),
+        );
     }
     Ok(snapshot)
 }
@@ -204,7 +272,6 @@ pub fn synthetic(mix: Mix) -> Snapshot {
     }
     Snapshot {
         taken_at: SystemTime::now(),
-        duration: Duration::ZERO,
         source: SourceKind::SockDiag,
         sockets,
         processes,
@@ -212,6 +279,7 @@ pub fn synthetic(mix: Mix) -> Snapshot {
         coverage,
         privileged: true,
         ephemeral_range: (32_768, 60_999),
+        ..Snapshot::empty()
     }
 }
 
@@ -231,6 +299,26 @@ mod tests {
         assert_eq!(s.coverage.no_inode, 3_000);
         assert_eq!(s.coverage.attributed, 7_000);
         assert!(s.sockets.iter().all(|x| s.owners_of(x).count() <= 1));
+    }
+
+    #[test]
+    fn a_frame_shows_the_snapshot_totals() {
+        let snapshot = synthetic(Mix::of_total(1_000));
+        for view in [View::Grouped, View::Connections] {
+            let mut screen = Screen::new(view, 200, 50).unwrap();
+            screen.frame(&snapshot).unwrap();
+            let text: String = screen
+                .terminal
+                .backend()
+                .buffer()
+                .content()
+                .iter()
+                .map(ratatui::buffer::Cell::symbol)
+                .collect();
+            for shown in ["LISTEN 10", "ESTAB 600", "TIME_WAIT 300", "CLOSE_WAIT 90"] {
+                assert!(text.contains(shown), "{view:?} frame lacks {shown:?}");
+            }
+        }
     }
 
     #[test]
