@@ -17,6 +17,8 @@ ms() { awk -v s="${1:-}" 'BEGIN { if (s == "" || s == "null") print "n/a"; else 
 # One cold cell: wall median, then CPU time.
 cell() { local w c; w=$(median "$1"); c=$(cpu "$1"); if [ -z "$w" ]; then echo n/a; else echo "$(ms "$w") (cpu $(ms "$c"))"; fi; }
 verdict() { awk -v r="${1%x}" -v t="$2" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 <= t) print "met"; else print "missed" }'; }
+# "met" when the number (units stripped) is below the limit.
+below() { awk -v v="${1%%[% ]*}" -v t="$2" 'BEGIN { if (v == "" || v == "n/a") print ""; else if (v + 0 < t) print " (met)"; else print " (missed)" }'; }
 # Whether portside saw the namespace's sockets; its figures mean nothing otherwise.
 sees() { awk '$1 + 0 > 0 { ok = 1 } END { exit !ok }' "$out/$1/portside-sockets.txt" 2>/dev/null; }
 # A verdict, or why there is none.
@@ -116,7 +118,8 @@ for p in "${presets[@]}"; do
     mode=$(field mode "$h")
     hcpu=$(field cpu_pct "$h")
     hwm=$(field hwm_kb "$h")
-    echo "| $p | $cpu | $rss | ${mode:-n/a}, $(field secs "$h") s | ${hcpu:+$hcpu%} | $(awk -v k="$hwm" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f MB", k / 1024 }') |"
+    hrss=$(awk -v k="$hwm" 'BEGIN { if (k == "") print "n/a"; else printf "%.1f MB", k / 1024 }')
+    echo "| $p | $cpu$(below "$cpu" 20) | $rss | ${mode:-n/a}, $(field secs "$h") s | ${hcpu:+$hcpu%$(below "$hcpu" 20)} | $hrss$(below "$hrss" 100) |"
 done
 echo
 echo "## TUI frame: build (apply the snapshot, group or sort) + render, TestBackend 200x50"
