@@ -86,6 +86,7 @@ pub fn run(config: TuiConfig) -> anyhow::Result<()> {
 /// [`run`] with another snapshot source (a synthetic one in demos); `config.sampler` only
 /// locates `/proc` for the host name.
 pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Result<()> {
+    pin_mmap_threshold();
     let TuiConfig {
         sampler,
         interval,
@@ -135,6 +136,19 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
             Err(anyhow::anyhow!("reading the terminal failed: {e}"))
         }
         Some(QuitReason::Key) | None => Ok(()),
+    }
+}
+
+/// Keep glibc from raising its mmap threshold. Every tick a 100k-socket snapshot (~10 MB)
+/// is built on the sampler thread and freed on the UI thread; after the first such free
+/// glibc's dynamic threshold grows past that size and later snapshots come from arena
+/// heaps, which fragment and do not shrink. A fixed threshold keeps big buffers mmapped,
+/// returned to the kernel when freed. Peak RSS of the live view at 100k: see BENCHMARKS.md.
+fn pin_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called before the threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
