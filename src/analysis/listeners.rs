@@ -77,8 +77,8 @@ impl ListenRate {
 
 /// One row of the listener panel. Connection counts, rates and peers are per local port:
 /// listeners sharing a port (IPv4 and IPv6, `SO_REUSEPORT` workers) show the same figures.
-#[derive(Debug, Clone)]
-pub struct ListenerRow<'a> {
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerRow {
     pub listener: Listener,
     pub syn_recv: u32,
     pub established: u32,
@@ -90,20 +90,21 @@ pub struct ListenerRow<'a> {
     pub rate: Option<ConnRate>,
     /// Remote addresses with the most connections on the port, most first.
     pub top_peers: Vec<(IpAddr, u32)>,
+}
+
+impl ListenerRow {
     /// Accept-queue length over time, oldest first (absent past the listener budget).
-    pub queue_history: Option<&'a Ring<u32>>,
+    pub fn queue_history<'a>(&self, insight: &'a Insight) -> Option<&'a Ring<u32>> {
+        insight.history().listener_queue(&self.listener.key())
+    }
 }
 
 /// One row per listening TCP socket of the last update, ordered by port then address.
 /// `snapshot` must be the one last passed to `insight.update` (it supplies the peers).
-pub fn listener_rows<'a>(
-    insight: &'a Insight,
-    snapshot: &Snapshot,
-    top_peers: usize,
-) -> Vec<ListenerRow<'a>> {
+pub fn listener_rows(insight: &Insight, snapshot: &Snapshot, top_peers: usize) -> Vec<ListenerRow> {
     let peers = peers_by_port(insight, snapshot, top_peers);
     let minute = insight.history().points_within(Duration::from_secs(60));
-    let mut rows: Vec<ListenerRow<'a>> = insight
+    let mut rows: Vec<ListenerRow> = insight
         .listeners()
         .iter()
         .map(|l| {
@@ -120,7 +121,6 @@ pub fn listener_rows<'a>(
                     .map(|h| h.delta(Some(TcpState::CloseWait), minute)),
                 rate: insight.port_rate(key),
                 top_peers: peers.get(&l.local.port()).cloned().unwrap_or_default(),
-                queue_history: insight.history().listener_queue(&l.key()),
             }
         })
         .collect();
@@ -197,7 +197,7 @@ mod tests {
                 ("10.0.0.2".parse().unwrap(), 1)
             ]
         );
-        let queue: Vec<u32> = r.queue_history.unwrap().iter().collect();
+        let queue: Vec<u32> = r.queue_history(&insight).unwrap().iter().collect();
         assert_eq!(queue, vec![115], "ticks 500 ms apart merge into one point");
     }
 

@@ -28,7 +28,7 @@ use crate::tui::seen::SeenMap;
 use crate::tui::sort::{GroupColumn, SocketColumn, Sort};
 use crate::tui::theme::Theme;
 
-pub use panels::{ListenerLine, Panel, Panels};
+pub use panels::{Panel, Panels};
 pub use tables::SockKey;
 
 /// How the app starts.

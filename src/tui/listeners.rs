@@ -19,8 +19,9 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
 
+use crate::analysis::listeners::ListenerRow;
 use crate::model::{Owners, Snapshot, TcpState, Unattributed};
-use crate::tui::app::{App, ListenerLine};
+use crate::tui::app::App;
 use crate::tui::chart::{self, Level};
 use crate::tui::format;
 use crate::tui::grid::{self, Align, Cell, Column};
@@ -227,7 +228,7 @@ fn columns(extras: &[Extra], theme: Theme) -> Vec<Column> {
     columns
 }
 
-fn cells(app: &App, l: &ListenerLine, extras: &[Extra]) -> Vec<Cell> {
+fn cells(app: &App, l: &ListenerRow, extras: &[Extra]) -> Vec<Cell> {
     let theme = app.theme;
     let q = l.listener;
     let fill = q.fill_percent().unwrap_or(0.0);
@@ -292,7 +293,7 @@ fn cells(app: &App, l: &ListenerLine, extras: &[Extra]) -> Vec<Cell> {
 }
 
 /// `192.0.2.9 120, 198.51.0.1 3`; `-` without connections.
-fn peers(l: &ListenerLine, sep: &str) -> String {
+fn peers(l: &ListenerRow, sep: &str) -> String {
     if l.top_peers.is_empty() {
         return "-".to_string();
     }

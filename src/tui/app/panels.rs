@@ -2,10 +2,7 @@
 //! show, rebuilt from the insight only while a panel is open and only after a new sample
 //! (a report walks the whole snapshot: ~6 ms at 100k sockets).
 
-use std::net::IpAddr;
-
-use crate::analysis::listeners::{Listener, ListenerKey, listener_rows};
-use crate::analysis::rates::ConnRate;
+use crate::analysis::listeners::{ListenerKey, ListenerRow, listener_rows};
 use crate::analysis::timewait::TimeWaitReport;
 use crate::model::Proto;
 use crate::tui::app::{App, Drill};
@@ -26,25 +23,12 @@ const TOP_PEERS: usize = 5;
 /// Fewest rows kept in each TIME_WAIT breakdown, whatever the screen height.
 const MIN_TOP: usize = 8;
 
-/// One listener row, owned: the analysis row without its borrowed queue history (looked
-/// up in the insight for the rows on screen only).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListenerLine {
-    pub listener: Listener,
-    pub syn_recv: u32,
-    pub established: u32,
-    pub close_wait: u32,
-    pub close_wait_delta: Option<i64>,
-    pub rate: Option<ConnRate>,
-    pub top_peers: Vec<(IpAddr, u32)>,
-}
-
 /// The open panel, its reports, and the listener panel's selection.
 #[derive(Debug, Default)]
 pub struct Panels {
     pub open: Option<Panel>,
     pub timewait: Option<TimeWaitReport>,
-    pub listeners: Vec<ListenerLine>,
+    pub listeners: Vec<ListenerRow>,
     pub nav: Nav,
     /// The selected listener, kept across refreshes.
     anchor: Option<ListenerKey>,
@@ -79,19 +63,7 @@ impl App {
                     Some(TimeWaitReport::build(&self.insight, &self.snapshot, top));
             }
             Panel::Listeners => {
-                let rows = listener_rows(&self.insight, &self.snapshot, TOP_PEERS);
-                self.panels.listeners = rows
-                    .into_iter()
-                    .map(|r| ListenerLine {
-                        listener: r.listener,
-                        syn_recv: r.syn_recv,
-                        established: r.established,
-                        close_wait: r.close_wait,
-                        close_wait_delta: r.close_wait_delta,
-                        rate: r.rate,
-                        top_peers: r.top_peers,
-                    })
-                    .collect();
+                self.panels.listeners = listener_rows(&self.insight, &self.snapshot, TOP_PEERS);
                 if let Some(key) = self.panels.anchor
                     && let Some(i) = self
                         .panels

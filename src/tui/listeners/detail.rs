@@ -7,13 +7,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Sparkline};
 
 use super::{QUEUE_CRITICAL, QUEUE_WARN, owner_label, peers};
+use crate::analysis::listeners::ListenerRow;
 use crate::model::TcpState;
-use crate::tui::app::{App, ListenerLine};
+use crate::tui::app::App;
 use crate::tui::chart::{self, Level};
 use crate::tui::format;
 
 /// The selected listener: queue now and over time, and its top peers.
-pub fn render(frame: &mut Frame, area: Rect, app: &App, l: &ListenerLine) {
+pub fn render(frame: &mut Frame, area: Rect, app: &App, l: &ListenerRow) {
     let theme = app.theme;
     let q = l.listener;
     let history = app.insight.history();
