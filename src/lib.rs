@@ -1,15 +1,12 @@
 //! portside: a live socket monitor for Linux terminals.
 //!
-//! Layers, each importing only from those below it:
-//! `cli` -> `tui` / `output` -> `analysis` -> `source` -> `model`.
+//! The engine (model, kernel access, analysis) is the `portside-core` crate; this crate is
+//! the program around it. Layers, each importing only from those below it:
+//! `app` -> `cli` -> `tui` / `output` -> `portside_core::{analysis, source, model}`.
 
-pub mod analysis;
+pub use portside_core::{analysis, model, source};
+
 pub mod app;
 pub mod cli;
-pub mod model;
 pub mod output;
-pub mod source;
 pub mod tui;
-
-#[cfg(not(target_os = "linux"))]
-compile_error!("portside reads Linux's netlink sock_diag and /proc: it builds for Linux only");

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Regenerate assets/iana-services.bin, portside's embedded port/protocol -> service name table.
+"""Regenerate crates/portside-core/assets/iana-services.bin, portside's embedded port/protocol -> service name table.
 
 Usage: python3 tools/gen-services.py [CSV [OUT]]
   CSV defaults to ../shared/data/iana-service-names-port-numbers.csv (relative to the repo root),
-  OUT to assets/iana-services.bin. Python 3 standard library only; the output is a pure function
+  OUT to crates/portside-core/assets/iana-services.bin. Python 3 standard library only; the output is a pure function
   of the CSV (no timestamps), so regenerating an unchanged registry gives identical bytes.
 
 Rules:
@@ -73,7 +73,7 @@ def main(argv):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     csv_path = argv[1] if len(argv) > 1 else os.path.join(
         root, "..", "shared", "data", "iana-service-names-port-numbers.csv")
-    out_path = argv[2] if len(argv) > 2 else os.path.join(root, "assets", "iana-services.bin")
+    out_path = argv[2] if len(argv) > 2 else os.path.join(root, "crates", "portside-core", "assets", "iana-services.bin")
     table = read_table(csv_path)
     data = encode(table)
     with open(out_path, "wb") as f:

@@ -330,6 +330,7 @@ mod tests {
             send_q: 0,
             uid: 0,
             inode: 1,
+            cookie: 0,
             owners: Owners::Known(0),
         };
         assert_eq!(socket_owner(&s, &snap), "7/sshd");

@@ -72,6 +72,7 @@ fn socket(
         send_q: 0,
         uid: 0,
         inode: 1,
+        cookie: 0,
         owners,
     }
 }

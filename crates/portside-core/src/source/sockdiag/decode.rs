@@ -131,6 +131,8 @@ fn decode_inet_diag_msg(payload: &[u8], proto: Proto) -> Result<Socket, SourceEr
         send_q: ne_u32(m, 60),
         uid: ne_u32(m, 64),
         inode,
+        // `idiag_cookie[2]`: two host-order u32, low word first (as `ss` prints `sk:`).
+        cookie: u64::from(ne_u32(m, 44)) | (u64::from(ne_u32(m, 48)) << 32),
         owners: Owners::None(if inode == 0 {
             Unattributed::NoInode
         } else {
@@ -214,6 +216,7 @@ mod tests {
             send_q: q.1,
             uid: 0,
             inode,
+            cookie: 0,
             owners: Owners::None(if inode == 0 {
                 Unattributed::NoInode
             } else {
@@ -223,6 +226,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::too_many_lines, reason = "one literal per recorded socket")]
     fn recorded_tcp4_dump_decodes_exactly() {
         let l = "127.0.0.1";
         let any = "0.0.0.0:0";
@@ -323,7 +327,27 @@ mod tests {
                 0,
             ),
         ];
-        assert_eq!(decode_fixture("tcp4", Proto::Tcp), expected);
+        assert_eq!(
+            without_cookies(decode_fixture("tcp4", Proto::Tcp)),
+            expected
+        );
+    }
+
+    /// The recorded sockets' cookies, checked to be present and distinct, then cleared so
+    /// the rest of each socket compares with a literal.
+    fn without_cookies(mut sockets: Vec<Socket>) -> Vec<Socket> {
+        let mut cookies: Vec<u64> = sockets.iter().map(|s| s.cookie).collect();
+        assert!(
+            cookies.iter().all(|&c| c != 0),
+            "every socket has a cookie: {cookies:?}"
+        );
+        cookies.sort_unstable();
+        cookies.dedup();
+        assert_eq!(cookies.len(), sockets.len(), "cookies are distinct");
+        for s in &mut sockets {
+            s.cookie = 0;
+        }
+        sockets
     }
 
     #[test]
@@ -342,7 +366,7 @@ mod tests {
             ),
             sock(Established, "[::1]:45026", "[::1]:7002", (0, 0), 672_539),
         ];
-        let got = decode_fixture("tcp6", Proto::Tcp);
+        let got = without_cookies(decode_fixture("tcp6", Proto::Tcp));
         assert_eq!(got, expected);
         assert!(got.iter().all(|s| s.family == Family::V6));
     }

@@ -121,6 +121,8 @@ pub fn parse_line(line: &str, proto: Proto, family: Family) -> Result<Socket, St
         send_q,
         uid: u32::try_from(uid).map_err(|_| format!("uid {uid} out of range"))?,
         inode,
+        // /proc/net has no cookie.
+        cookie: 0,
         owners: Owners::None(if inode == 0 {
             Unattributed::NoInode
         } else {

@@ -233,6 +233,7 @@ pub fn synthetic(mix: Mix) -> Snapshot {
             send_q: 0,
             uid: 0,
             inode,
+            cookie: sockets.len() as u64 + 1,
             owners,
         });
     };

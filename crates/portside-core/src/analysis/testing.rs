@@ -43,6 +43,7 @@ pub fn tcp(state: TcpState, port: u16, remote: &str) -> Socket {
         send_q: 0,
         uid: 0,
         inode: u64::from(!no_inode),
+        cookie: 0,
         owners: if no_inode {
             Owners::None(Unattributed::NoInode)
         } else {

@@ -1,6 +1,6 @@
 //! Service names for ports: an embedded IANA table, overridden by `/etc/services`.
 //!
-//! The IANA table is `assets/iana-services.bin`, written by `tools/gen-services.py` from the
+//! The IANA table is `crates/portside-core/assets/iana-services.bin`, written by `tools/gen-services.py` from the
 //! registry's CSV (layout documented in the script): sorted fixed-size records plus a blob of
 //! names. It is validated at compile time and binary-searched in place, so start-up parses
 //! nothing and a lookup allocates nothing. A port with several IANA names keeps the first
@@ -295,7 +295,8 @@ mod tests {
 
     #[test]
     fn committed_asset_matches_registry_csv() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        // The workspace root, two levels above this crate.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let csv = root.join("../shared/data/iana-service-names-port-numbers.csv");
         if !csv.is_file() {
             return missing(&format!("{} is absent", csv.display()));
@@ -319,7 +320,7 @@ mod tests {
         let fresh = std::fs::read(&out).unwrap();
         assert!(
             fresh == IANA,
-            "assets/iana-services.bin is stale: run `python3 tools/gen-services.py`"
+            "crates/portside-core/assets/iana-services.bin is stale: run `python3 tools/gen-services.py`"
         );
     }
 

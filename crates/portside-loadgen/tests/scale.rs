@@ -18,7 +18,17 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const LOADGEN: &str = env!("CARGO_BIN_EXE_portside-loadgen");
-const PORTSIDE: &str = env!("CARGO_BIN_EXE_portside");
+/// The `portside` binary of the same build, beside the load generator (`cargo test` at the
+/// workspace root builds both).
+static PORTSIDE_BIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let path = std::path::Path::new(LOADGEN).with_file_name("portside");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test` at the workspace root, which builds portside too",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+});
 
 use tables::{Table, parse_portside, parse_ss, state_counts};
 
@@ -60,7 +70,7 @@ fn ten_thousand_sockets_match_ss_and_the_live_view() {
 /// The live view (real binary, in tmux, inside the namespace) shows the same totals per
 /// state as `ss`, and the socket total.
 fn check_live_view(netns: &str) {
-    let tmux = Tmux::start(netns, &format!("{PORTSIDE} --interval 1s"));
+    let tmux = Tmux::start(netns, &format!("{} --interval 1s", *PORTSIDE_BIN));
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = String::new();
     while Instant::now() < deadline {
@@ -188,7 +198,7 @@ fn ss_table(netns: &str) -> Table {
 fn portside_table(netns: &str) -> Table {
     parse_portside(&run_in(
         netns,
-        &[PORTSIDE, "--once", "--format", "json", "-t"],
+        &[PORTSIDE_BIN.as_str(), "--once", "--format", "json", "-t"],
     ))
 }
 

@@ -11,7 +11,7 @@ pub mod ports;
 pub mod rates;
 pub mod ring;
 pub mod sides;
-#[cfg(test)]
-pub(crate) mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod text;
 pub mod timewait;

@@ -18,9 +18,9 @@ use netlink_packet_core::{
 };
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{AF_INET, IPPROTO_TCP, SockDiagMessage};
-use portside::model::{Family, Owners, Proto, Socket, TcpState, Unattributed};
-use portside::source::procnet;
-use portside::source::sockdiag::{self, SockDiag};
+use portside_core::model::{Family, Owners, Proto, Socket, TcpState, Unattributed};
+use portside_core::source::procnet;
+use portside_core::source::sockdiag::{self, SockDiag};
 
 /// Counts allocations, to show what each decoder allocates per socket.
 struct Counting;
@@ -300,6 +300,7 @@ fn crate_decode(mut buf: &[u8], out: &mut Vec<Socket>) {
                 send_q: h.send_queue,
                 uid: h.uid,
                 inode: u64::from(h.inode),
+                cookie: 0,
                 owners: Owners::None(Unattributed::NotFound),
             });
         }

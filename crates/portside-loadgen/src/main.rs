@@ -12,28 +12,16 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-// The crate root is tools/loadgen.rs, so its modules live in tools/loadgen/.
-#[path = "loadgen/census.rs"]
 mod census;
-#[path = "loadgen/client.rs"]
 mod client;
-#[path = "loadgen/coordinator.rs"]
 mod coordinator;
-#[path = "loadgen/fleet.rs"]
 mod fleet;
-#[path = "loadgen/netns.rs"]
 mod netns;
-#[path = "loadgen/plan.rs"]
 mod plan;
-#[path = "loadgen/protocol.rs"]
 mod protocol;
-#[path = "loadgen/render_bench.rs"]
 mod render_bench;
-#[path = "loadgen/server.rs"]
 mod server;
-#[path = "loadgen/sys.rs"]
 mod sys;
-#[path = "loadgen/worker.rs"]
 mod worker;
 
 use plan::{Mix, Plan, Preset};

@@ -243,6 +243,11 @@ pub struct Socket {
     pub uid: u32,
     /// Socket inode; 0 for sockets no file descriptor refers to.
     pub inode: u64,
+    /// The kernel's socket cookie (sock_diag `id.cookie`): unique for the kernel's lifetime,
+    /// the identity of a connection (a 4-tuple is reused straight out of TIME_WAIT). A
+    /// TIME_WAIT socket keeps the cookie of the connection it came from. 0 when unknown
+    /// (the `/proc/net` fallback has none).
+    pub cookie: u64,
     pub owners: Owners,
 }
 
@@ -260,11 +265,11 @@ impl Socket {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl Socket {
     /// A socket for tests: family from the local address, empty queues, uid 0; inode 0
     /// for `Owners::None(NoInode)` (as the kernel gives TIME_WAIT), else 1.
-    pub(crate) fn for_test(
+    pub fn for_test(
         proto: Proto,
         state: TcpState,
         local: &str,
@@ -286,6 +291,7 @@ impl Socket {
             send_q: 0,
             uid: 0,
             inode: u64::from(owners != Owners::None(Unattributed::NoInode)),
+            cookie: 0,
             owners,
         }
     }

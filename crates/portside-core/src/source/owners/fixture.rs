@@ -120,6 +120,7 @@ pub fn socket(inode: u64, port: u16, uid: u32) -> Socket {
         send_q: 0,
         uid,
         inode,
+        cookie: inode,
         owners: Owners::None(crate::model::Unattributed::NotFound),
     }
 }

@@ -213,7 +213,7 @@ mod tests {
         let local: std::net::SocketAddr = local.parse().unwrap();
         let family = if local.is_ipv4() { Family::V4 } else { Family::V6 };
         let remote = remote.parse().unwrap();
-        Socket { proto, family, state, local, remote, recv_q: 0, send_q: 0, uid, inode: 1, owners }
+        Socket { proto, family, state, local, remote, recv_q: 0, send_q: 0, uid, inode: 1, cookie: 0, owners }
     }
 
     /// Named sockets over three processes: nginx master (root) + worker (www-data), a
