@@ -9,6 +9,7 @@ pub mod insight;
 pub mod listeners;
 pub mod ports;
 pub mod rates;
+pub mod reach;
 pub mod ring;
 pub mod sides;
 #[cfg(any(test, feature = "testing"))]

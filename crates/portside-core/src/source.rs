@@ -5,6 +5,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub mod infer;
+pub mod interfaces;
 pub mod owners;
 pub mod process;
 pub mod procnet;

@@ -19,6 +19,8 @@
 //! - `addr:` either end, `laddr:` (`src:`), `raddr:` (`dst:`): IP or CIDR, v4 or v6;
 //!   IPv4-mapped IPv6 addresses (`::ffff:127.0.0.1`) are compared as IPv4, so
 //!   `127.0.0.0/8` matches them. A bare IP or CIDR is `addr:`.
+//! - `reach:` where the local address can be reached from (a listener's bind address):
+//!   `loopback`, `private`, `public`, `all` (0.0.0.0, ::); see [`Reach`](crate::analysis::reach::Reach).
 //! - Keywords: `tcp`, `udp`, `v4` (`ipv4`), `v6` (`ipv6`) by socket family as the kernel
 //!   reports it, `listening`.
 //!
@@ -214,6 +216,7 @@ mod tests {
                 "laddr:127.0.0.1 raddr:192.168.0.0/16",
             ),
             ("!addr:2001:db8::/32", "!addr:2001:db8::/32"),
+            ("Reach:Public,ALL-interfaces,lo", "reach:public,all,loopback"),
         ];
         for (expr, want) in cases {
             assert_eq!(norm(expr), want, "{expr}");
@@ -228,7 +231,7 @@ mod tests {
     #[rustfmt::skip]
     const ERRORS: &[(&str, &str, usize, &str)] = &[
         ("prot:443", "prot:443", 1, "unknown key 'prot' (did you mean 'port'? known: port, lport, \
-            rport, state, proc, cmd, pid, user, addr, laddr, raddr)"),
+            rport, state, proc, cmd, pid, user, addr, laddr, raddr, reach)"),
         ("tcp xyz:1", "xyz:1", 5, "unknown key 'xyz' (known: port,"),
         ("tcp state:tw,bogus", "state:tw,bogus", 5, "unknown state 'bogus' (known: established (est)"),
         ("state:lisen", "state:lisen", 1, "unknown state 'lisen' (did you mean 'listen'?"),
@@ -260,6 +263,9 @@ mod tests {
         ("80 ,", ",", 4, "unknown term ',': not a key:value, port, state or keyword \
             (tcp, udp, v4, v6, listening)"),
         ("v4 tcp,udp", "tcp,udp", 4, "keywords take no list: write 'tcp' alone"),
+        ("listening reach:public,outside", "reach:public,outside", 11,
+            "unknown reach 'outside' (known: loopback, private, public, all)"),
+        ("reach:", "reach:", 1, "missing value after 'reach:' (e.g. reach:public,all)"),
     ];
 
     #[test]

@@ -1,22 +1,66 @@
-//! Grouping of sockets by (protocol, local port) with a count per TCP state.
+//! Grouping of sockets by service: inbound per (protocol, listening port), outbound per
+//! (protocol, remote service port, owning program), with a count per state.
+//!
+//! A client socket's local port is an ephemeral number the kernel picked; the service is
+//! at the other end, so client sockets fold into one outbound row per remote port and
+//! program (`→ 5432 postgresql  api-server (3 pids)`), with the number of distinct remote
+//! addresses and ephemeral ports they use. [`Grouping::LocalPorts`] keeps the raw view, one
+//! row per local port.
 //!
 //! IPv4 and IPv6 sockets on the same port merge into one group: a service usually listens on
 //! both, and users ask "who is on port 443", not "who is on port 443 over IPv6". The families
 //! seen are kept in [`PortGroup::families`].
 
+mod key;
+#[cfg(test)]
+mod tests;
+
 use std::net::IpAddr;
 
 use foldhash::{HashMap, HashSet};
 
+pub use key::{Classifier, Direction, GroupKey, Grouping, OwnerKey};
+
 use crate::analysis::filter::Filter;
-use crate::model::{Family, Owners, Proto, Snapshot, Socket, TcpState};
+use crate::analysis::ports::top_counts;
+use crate::analysis::reach::Reach;
+use crate::model::{Family, Owners, Snapshot, Socket, TcpState, Unattributed};
 use crate::source::services;
 
-/// Every socket of one protocol on one local port, counted per state.
+/// Remote addresses an outbound group names (the rest are counted).
+pub const TOP_REMOTE_ADDRS: usize = 3;
+
+/// How the sockets of a group are attributed, counted per socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attribution {
+    pub known: u32,
+    pub inferred: u32,
+    /// Held by a process we may not look at (or could not find): its user is known.
+    pub hidden: u32,
+    /// No process by nature (TIME_WAIT, SYN_RECV: inode 0), none inferred.
+    pub none: u32,
+    /// The uid of the first hidden socket.
+    pub hidden_uid: Option<u32>,
+}
+
+impl Attribution {
+    fn add(&mut self, socket: &Socket) {
+        match socket.owners {
+            Owners::Known(_) => self.known += 1,
+            Owners::Inferred(_) => self.inferred += 1,
+            Owners::None(Unattributed::NoInode) => self.none += 1,
+            Owners::None(Unattributed::PermissionDenied | Unattributed::NotFound) => {
+                self.hidden += 1;
+                self.hidden_uid.get_or_insert(socket.uid);
+            }
+        }
+    }
+}
+
+/// One group: an inbound port, an outbound service of one program, or a raw local port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortGroup {
-    pub proto: Proto,
-    pub port: u16,
+    pub key: GroupKey,
     /// Sockets per state, indexed by [`TcpState::index`].
     pub counts: [u32; TcpState::COUNT],
     pub total: u32,
@@ -25,34 +69,64 @@ pub struct PortGroup {
     /// Indexes into `snapshot.processes` of every process owning a socket of the group
     /// (known or inferred), sorted, without duplicates.
     pub owners: Vec<u32>,
+    pub attribution: Attribution,
     /// Families seen in the group: `[ipv4, ipv6]`.
     pub families: [bool; 2],
     /// Local addresses the listeners are bound to, sorted, without duplicates.
     pub listen_addrs: Vec<IpAddr>,
+    /// The widest reach of the listeners' bind addresses; `None` without a listener.
+    pub reach: Option<Reach>,
     /// Sum of the listeners' current accept queues (Recv-Q of LISTEN sockets).
     pub accept_queue: u32,
     /// Sum of the listeners' configured backlogs (Send-Q of LISTEN sockets).
     pub backlog: u32,
-    /// Service name of the port for this protocol, if known; `None` for a port in the
-    /// ephemeral range that nothing listens on (a client's side of connections).
+    /// Service name of the group's port for this protocol, if known; `None` for a raw
+    /// group's client port in the ephemeral range.
     pub service: Option<&'static str>,
+    /// Outbound: distinct remote addresses.
+    pub remote_addrs: u32,
+    /// Outbound: the remote addresses with the most sockets, most first.
+    pub top_remote_addrs: Vec<(IpAddr, u32)>,
+    /// Outbound: distinct local (ephemeral) ports the group's sockets use.
+    pub local_ports: u32,
 }
 
 impl PortGroup {
-    fn new(proto: Proto, port: u16) -> PortGroup {
+    fn new(key: GroupKey) -> PortGroup {
         PortGroup {
-            proto,
-            port,
+            key,
             counts: [0; TcpState::COUNT],
             total: 0,
             listening: false,
             owners: Vec::new(),
+            attribution: Attribution::default(),
             families: [false; 2],
             listen_addrs: Vec::new(),
+            reach: None,
             accept_queue: 0,
             backlog: 0,
             service: None,
+            remote_addrs: 0,
+            top_remote_addrs: Vec::new(),
+            local_ports: 0,
         }
+    }
+
+    pub fn direction(&self) -> Direction {
+        self.key.direction
+    }
+
+    pub fn proto(&self) -> crate::model::Proto {
+        self.key.proto
+    }
+
+    /// The port the row is about: local for inbound and raw rows, remote for outbound.
+    pub fn port(&self) -> u16 {
+        self.key.port
+    }
+
+    pub fn is_outbound(&self) -> bool {
+        self.key.direction == Direction::Outbound
     }
 
     /// Sockets of the group in `state`.
@@ -73,17 +147,29 @@ fn family_index(family: Family) -> usize {
     }
 }
 
+/// An address as one `u128` (IPv4 mapped), a cheap hash key.
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+        IpAddr::V6(v6) => v6.to_bits(),
+    }
+}
+
 /// Reusable grouping state: keeps its hash tables between calls so a live view regrouping
 /// 100k sockets every second does not reallocate them.
 #[derive(Debug, Default)]
 pub struct Grouper {
-    /// Group of each (protocol, port). foldhash: `SipHash` would double the cost of a
-    /// 100k-socket regroup.
-    index: HashMap<(Proto, u16), usize>,
+    classifier: Classifier,
+    /// Group of each key. foldhash: `SipHash` would double the cost of a 100k regroup.
+    index: HashMap<GroupKey, usize>,
     /// (group, owner set) pairs already merged, so each owner set is expanded once per group.
     sets_seen: HashSet<(usize, u32)>,
     /// Per group: the owner set merged last (fast path: sockets of a port mostly share one).
     last_set: Vec<Option<u32>>,
+    /// Outbound: sockets per (group, remote address).
+    remote: HashMap<(u32, u128), u32>,
+    /// Outbound: (group, local port) pairs seen.
+    local_ports: HashSet<u64>,
 }
 
 impl Grouper {
@@ -91,39 +177,63 @@ impl Grouper {
         Grouper::default()
     }
 
+    /// The classifier of the last grouped snapshot (for drill-downs of its groups).
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
     /// Groups the sockets of `snapshot` that match `filter` into `out` (cleared first), in
     /// order of first appearance.
-    pub fn group_into(&mut self, snapshot: &Snapshot, filter: &Filter, out: &mut Vec<PortGroup>) {
+    pub fn group_into(
+        &mut self,
+        snapshot: &Snapshot,
+        filter: &Filter,
+        grouping: Grouping,
+        out: &mut Vec<PortGroup>,
+    ) {
         let match_all = filter.is_empty();
         let sockets = snapshot
             .sockets
             .iter()
             .filter(|s| match_all || filter.matches(s, snapshot));
-        self.group_sockets(snapshot, sockets, out);
+        self.group_sockets(snapshot, sockets, grouping, out);
     }
 
     /// Groups the given sockets of `snapshot` into `out` (cleared first), in order of first
-    /// appearance. One hash lookup per socket, and no allocation per socket: the owner sets
-    /// of a group are expanded once each, not once per socket.
+    /// appearance. Per socket: one bitset probe to tell its side, one hash lookup for its
+    /// group, and for client sockets two more (remote address, local port); no allocation
+    /// per socket: a group's owner sets are expanded once each, not once per socket.
     pub fn group_sockets<'a>(
         &mut self,
         snapshot: &Snapshot,
         sockets: impl Iterator<Item = &'a Socket>,
+        grouping: Grouping,
         out: &mut Vec<PortGroup>,
     ) {
         out.clear();
         self.index.clear();
         self.sets_seen.clear();
         self.last_set.clear();
+        self.remote.clear();
+        self.local_ports.clear();
+        self.classifier.prepare(snapshot, grouping);
         for socket in sockets {
-            let key = (socket.proto, socket.local.port());
+            let key = self.classifier.key(socket);
             let at = *self.index.entry(key).or_insert_with(|| {
-                out.push(PortGroup::new(key.0, key.1));
+                out.push(PortGroup::new(key));
                 self.last_set.push(None);
                 out.len() - 1
             });
             let group = &mut out[at];
             add_socket(group, socket);
+            if key.direction == Direction::Outbound {
+                *self
+                    .remote
+                    .entry((at as u32, ip_bits(socket.remote.ip())))
+                    .or_default() += 1;
+                self.local_ports
+                    .insert((at as u64) << 16 | u64::from(socket.local.port()));
+            }
             if let Owners::Known(set) | Owners::Inferred(set) = socket.owners
                 && self.last_set[at] != Some(set)
             {
@@ -135,233 +245,75 @@ impl Grouper {
                 }
             }
         }
-        for group in out.iter_mut() {
+        self.finish(snapshot, out);
+    }
+
+    /// Names, reach, remote address tops and owner lists, once per group.
+    fn finish(&mut self, snapshot: &Snapshot, out: &mut [PortGroup]) {
+        let mut per_group: Vec<Vec<(u128, u32)>> = vec![Vec::new(); out.len()];
+        for (&(g, ip), &n) in &self.remote {
+            per_group[g as usize].push((ip, n));
+        }
+        for &packed in &self.local_ports {
+            out[(packed >> 16) as usize].local_ports += 1;
+        }
+        for (group, remotes) in out.iter_mut().zip(per_group) {
+            let port = group.port();
             // A client's ephemeral port has no service; a listener's port keeps its name.
-            if group.listening || !snapshot.is_ephemeral(group.port) {
-                group.service = services::service_name(group.port, group.proto);
+            if group.is_outbound() || group.listening || !snapshot.is_ephemeral(port) {
+                group.service = services::service_name(port, group.proto());
             }
             group.owners.sort_unstable();
             group.owners.dedup();
             group.listen_addrs.sort_unstable();
             group.listen_addrs.dedup();
+            group.reach = Reach::widest(group.listen_addrs.iter().copied());
+            if group.is_outbound() {
+                group.remote_addrs = remotes.len() as u32;
+                group.top_remote_addrs = top_counts(remotes.into_iter(), TOP_REMOTE_ADDRS)
+                    .into_iter()
+                    .map(|(bits, n)| (unbits(bits), n))
+                    .collect();
+            }
         }
     }
+}
+
+/// The address of [`ip_bits`]: IPv4-mapped back to IPv4.
+fn unbits(bits: u128) -> IpAddr {
+    let v6 = std::net::Ipv6Addr::from_bits(bits);
+    v6.to_ipv4_mapped()
+        .map_or(IpAddr::V6(v6), IpAddr::V4)
 }
 
 fn add_socket(group: &mut PortGroup, socket: &Socket) {
     group.counts[socket.state.index()] += 1;
     group.total += 1;
     group.families[family_index(socket.family)] = true;
+    group.attribution.add(socket);
     if socket.is_listening() {
         group.listening = true;
         let ip = socket.local.ip();
         if !group.listen_addrs.contains(&ip) {
             group.listen_addrs.push(ip);
         }
-        if socket.proto == Proto::Tcp {
+        if socket.proto == crate::model::Proto::Tcp {
             group.accept_queue = group.accept_queue.saturating_add(socket.recv_q);
             group.backlog = group.backlog.saturating_add(socket.send_q);
         }
     }
 }
 
-/// One group per (protocol, local port) of the sockets matching `filter`, listening groups
-/// first, then by protocol and port.
-pub fn group(snapshot: &Snapshot, filter: &Filter) -> Vec<PortGroup> {
+/// The groups of the sockets matching `filter`, in the default order.
+pub fn group(snapshot: &Snapshot, filter: &Filter, grouping: Grouping) -> Vec<PortGroup> {
     let mut out = Vec::new();
-    Grouper::new().group_into(snapshot, filter, &mut out);
+    Grouper::new().group_into(snapshot, filter, grouping, &mut out);
     sort_default(&mut out);
     out
 }
 
-/// The default order: listening groups first, then by protocol and port.
+/// The default order, busiest first: listening groups first, then by total sockets
+/// descending, then inbound before outbound, by protocol, port and owner.
 pub fn sort_default(groups: &mut [PortGroup]) {
-    groups.sort_unstable_by_key(|g| (!g.listening, g.proto, g.port));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Process, Unattributed};
-    use std::sync::Arc;
-
-    fn sock(proto: Proto, state: TcpState, local: &str, remote: &str, owners: Owners) -> Socket {
-        Socket {
-            inode: 1,
-            ..Socket::for_test(proto, state, local, remote, owners)
-        }
-    }
-
-    fn process(pid: u32, name: &str) -> Arc<Process> {
-        Arc::new(Process {
-            pid,
-            start_time: 1,
-            name: name.into(),
-            cmdline: name.into(),
-            uid: 0,
-            user: "root".into(),
-        })
-    }
-
-    fn snapshot() -> Snapshot {
-        let mut s = Snapshot::empty();
-        s.processes = vec![
-            process(10, "nginx"),
-            process(11, "nginx"),
-            process(20, "curl"),
-        ];
-        s.owner_sets = vec![vec![0, 1].into(), vec![2].into(), vec![1].into()];
-        let mut l4 = sock(
-            Proto::Tcp,
-            TcpState::Listen,
-            "0.0.0.0:80",
-            "0.0.0.0:0",
-            Owners::Known(0),
-        );
-        l4.recv_q = 2;
-        l4.send_q = 511;
-        let mut l6 = sock(
-            Proto::Tcp,
-            TcpState::Listen,
-            "[::]:80",
-            "[::]:0",
-            Owners::Known(2),
-        );
-        l6.send_q = 511;
-        s.sockets = vec![
-            l4,
-            l6,
-            sock(
-                Proto::Tcp,
-                TcpState::Established,
-                "10.0.0.1:80",
-                "10.0.0.9:5000",
-                Owners::Known(0),
-            ),
-            sock(
-                Proto::Tcp,
-                TcpState::Established,
-                "10.0.0.1:80",
-                "10.0.0.9:5001",
-                Owners::Known(0),
-            ),
-            sock(
-                Proto::Tcp,
-                TcpState::TimeWait,
-                "10.0.0.1:80",
-                "10.0.0.9:5002",
-                Owners::Inferred(0),
-            ),
-            sock(
-                Proto::Tcp,
-                TcpState::Established,
-                "10.0.0.9:5000",
-                "10.0.0.1:80",
-                Owners::Known(1),
-            ),
-            sock(
-                Proto::Udp,
-                TcpState::Close,
-                "0.0.0.0:80",
-                "0.0.0.0:0",
-                Owners::None(Unattributed::NotFound),
-            ),
-            sock(
-                Proto::Tcp,
-                TcpState::TimeWait,
-                "10.0.0.9:5003",
-                "10.0.0.1:443",
-                Owners::None(Unattributed::NoInode),
-            ),
-        ];
-        s
-    }
-
-    #[test]
-    fn groups_by_proto_and_port_merging_families() {
-        let groups = group(&snapshot(), &Filter::default());
-        let keys: Vec<_> = groups
-            .iter()
-            .map(|g| (g.proto, g.port, g.listening))
-            .collect();
-        assert_eq!(
-            keys,
-            vec![
-                (Proto::Tcp, 80, true),
-                (Proto::Udp, 80, true),
-                (Proto::Tcp, 5000, false),
-                (Proto::Tcp, 5003, false),
-            ]
-        );
-        let web = &groups[0];
-        assert_eq!(web.count(TcpState::Listen), 2);
-        assert_eq!(web.count(TcpState::Established), 2);
-        assert_eq!(web.count(TcpState::TimeWait), 1);
-        assert_eq!(web.total, 5);
-        assert_eq!(web.counts.iter().sum::<u32>(), web.total);
-        assert!(web.has_family(Family::V4) && web.has_family(Family::V6));
-        assert_eq!(web.owners, vec![0, 1]);
-        assert_eq!(web.accept_queue, 2);
-        assert_eq!(web.backlog, 1022);
-        let addrs: Vec<IpAddr> = vec!["0.0.0.0".parse().unwrap(), "::".parse().unwrap()];
-        assert_eq!(web.listen_addrs, addrs);
-    }
-
-    #[test]
-    fn unattributed_groups_have_no_owners_and_udp_has_no_backlog() {
-        let groups = group(&snapshot(), &Filter::default());
-        let udp = &groups[1];
-        assert!(udp.owners.is_empty());
-        assert_eq!((udp.accept_queue, udp.backlog), (0, 0));
-        assert_eq!(udp.count(TcpState::Close), 1);
-        assert!(!udp.has_family(Family::V6));
-        assert!(groups[3].owners.is_empty());
-        assert_eq!(groups[2].owners, vec![2]);
-    }
-
-    #[test]
-    fn filter_applies_before_grouping() {
-        let filter = Filter::parse("udp").unwrap();
-        let groups = group(&snapshot(), &filter);
-        assert_eq!(groups.len(), 1);
-        assert_eq!(groups[0].proto, Proto::Udp);
-    }
-
-    #[test]
-    fn client_ports_in_the_ephemeral_range_have_no_service() {
-        let mut snap = snapshot();
-        // 33434 has an IANA name (traceroute) but here it is a client's port.
-        snap.sockets.push(sock(
-            Proto::Udp,
-            TcpState::Established,
-            "10.0.0.9:33434",
-            "10.0.0.1:53",
-            Owners::Known(1),
-        ));
-        snap.sockets.push(sock(
-            Proto::Udp,
-            TcpState::Close,
-            "0.0.0.0:33435",
-            "0.0.0.0:0",
-            Owners::Known(1),
-        ));
-        let groups = group(&snap, &Filter::default());
-        let service = |port| groups.iter().find(|g| g.port == port).unwrap().service;
-        assert_eq!(service(33434), None);
-        assert_eq!(service(80), Some("http"));
-        assert!(groups.iter().any(|g| g.port == 33435 && g.listening));
-    }
-
-    #[test]
-    fn grouper_reuse_gives_same_result() {
-        let snap = snapshot();
-        let mut grouper = Grouper::new();
-        let mut first = Vec::new();
-        grouper.group_into(&snap, &Filter::default(), &mut first);
-        let mut second = Vec::new();
-        grouper.group_into(&snap, &Filter::default(), &mut second);
-        assert_eq!(first, second);
-        grouper.group_into(&Snapshot::empty(), &Filter::default(), &mut second);
-        assert!(second.is_empty());
-    }
+    groups.sort_unstable_by_key(|g| (!g.listening, std::cmp::Reverse(g.total), g.key));
 }

@@ -8,6 +8,7 @@ use super::Lookups;
 use super::state::{self, STATE_HELP};
 use super::term::{Pred, Side, Term};
 use super::{net, value};
+use crate::analysis::reach::Reach;
 use crate::model::{Family, Proto};
 
 /// The value a key takes.
@@ -20,6 +21,7 @@ enum Key {
     Cmd,
     Pid,
     User,
+    Reach,
 }
 
 /// Keys and their aliases (`sport`/`dport` and `src`/`dst` as in `ss`), case-insensitive.
@@ -43,9 +45,11 @@ const KEYS: &[(&str, Key)] = &[
     ("src", Key::Addr(Side::Local)),
     ("raddr", Key::Addr(Side::Remote)),
     ("dst", Key::Addr(Side::Remote)),
+    ("reach", Key::Reach),
 ];
 
-const KNOWN_KEYS: &str = "port, lport, rport, state, proc, cmd, pid, user, addr, laddr, raddr";
+const KNOWN_KEYS: &str =
+    "port, lport, rport, state, proc, cmd, pid, user, addr, laddr, raddr, reach";
 
 /// Bare keywords, case-insensitive.
 const KEYWORDS: &[(&str, Pred)] = &[
@@ -121,6 +125,7 @@ fn keyed(key: &str, k: Key, text: &str, lookups: &Lookups<'_>) -> Result<Pred, S
             Key::Cmd => "gunicorn",
             Key::Pid => "1234",
             Key::User => "www-data",
+            Key::Reach => "public,all",
         };
         return Err(format!(
             "missing value after '{key}:' (e.g. {key}:{example})"
@@ -140,6 +145,11 @@ fn keyed(key: &str, k: Key, text: &str, lookups: &Lookups<'_>) -> Result<Pred, S
             value::range(i, |t| value::number(t, "pid", u32::MAX))
         })?),
         Key::User => Pred::User(list(text, "user", |i| value::user(i, lookups.user))?),
+        Key::Reach => Pred::Reach(list(text, "reach", |i| {
+            Reach::parse(i).ok_or_else(|| {
+                format!("unknown reach '{i}' (known: loopback, private, public, all)")
+            })
+        })?),
     })
 }
 

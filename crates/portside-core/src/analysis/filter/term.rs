@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use super::net::Net;
 use super::state::{self, StateMask};
 use super::value::{Range, User};
+use crate::analysis::reach::Reach;
 use crate::model::{Family, Process, Proto, Snapshot, Socket};
 
 /// Which end of a connection a port or address term looks at.
@@ -47,6 +48,8 @@ pub(super) enum Pred {
     Cmd(Box<[Box<str>]>),
     Pid(Box<[Range<u32>]>),
     User(Box<[User]>),
+    /// Reach of the local address (a listener's bind address), see [`Reach`].
+    Reach(Box<[Reach]>),
 }
 
 /// A predicate, possibly negated with `!`.
@@ -86,6 +89,7 @@ impl Pred {
             Pred::Cmd(needles) => owners().any(|p| needles.iter().any(|n| contains(&p.cmdline, n))),
             Pred::Pid(ranges) => owners().any(|p| ranges.iter().any(|r| r.contains(p.pid))),
             Pred::User(users) => users.iter().any(|u| user_matches(u, socket, snapshot)),
+            Pred::Reach(reaches) => reaches.contains(&Reach::of(socket.local.ip())),
         }
     }
 }
@@ -184,6 +188,11 @@ impl fmt::Display for Term {
             Pred::User(u) => {
                 f.write_str("user:")?;
                 list(f, u)
+            }
+            Pred::Reach(r) => {
+                f.write_str("reach:")?;
+                let names: Vec<&str> = r.iter().map(|r| r.name()).collect();
+                f.write_str(&names.join(","))
             }
         }
     }
@@ -307,6 +316,12 @@ mod tests {
             ("user:900-999", "dns"),
             ("tcp port:443 !state:syn-recv", "est"),
             ("proc:nginx v4 state:listen", "listen"),
+            // Reach of the local address: 0.0.0.0 and [::] are all interfaces.
+            ("reach:all", "listen synr"),
+            ("reach:loopback", "tw dns udp6"),
+            ("reach:private", "est"),
+            ("reach:PUBLIC,all-interfaces", "listen v6 synr"),
+            ("listening !reach:loopback", "listen"),
         ];
         for (expr, want) in cases {
             let f = Filter::parse(expr).unwrap_or_else(|e| panic!("{e}"));
