@@ -93,6 +93,7 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             interval: config.interval,
             filter: config.filter_text.clone(),
             numeric: config.numeric,
+            grouping: config.grouping,
             alerts: config.alerts.clone(),
         }),
         Mode::Print { count } => print(config, count),
@@ -108,6 +109,8 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
     let opts = Options {
         numeric: config.numeric,
         group: config.group,
+        grouping: config.grouping,
+        reach: config.sampler.query.listening_only,
     };
     let proc_root = &config.sampler.proc_root;
     let kernel = KernelSettings::read(proc_root);
@@ -128,7 +131,7 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         }
         let groups = config
             .group
-            .then(|| group::group(&snapshot, &config.filter));
+            .then(|| group::group(&snapshot, &config.filter, config.grouping));
         let first = n == 0;
         match (config.format, &groups) {
             (Format::Table, _) => {

@@ -8,6 +8,7 @@ use clap::Parser;
 
 use crate::analysis::alerts::{self, Alert};
 use crate::analysis::filter::Filter;
+use crate::analysis::group::Grouping;
 use crate::model::Query;
 use crate::output::Format;
 use crate::source::sampler::SamplerConfig;
@@ -22,6 +23,7 @@ use crate::source::sampler::SamplerConfig;
     after_help = "FILTER terms are ANDed; `!` negates a term; `a,b` is a list; `a-b` a range:\n  \
     port:443  lport:8000-8100  rport:5432  state:tw,est  proc:nginx  pid:123\n  \
     user:www-data  addr:10.0.0.0/8  laddr:127.0.0.1  raddr:::1  tcp  udp  v4  v6\n  \
+    reach:loopback,private,public,all (where a listener can be reached from)\n  \
     A bare number is a port, a bare state name a state: `portside 443 !listen`"
 )]
 pub struct Cli {
@@ -29,9 +31,15 @@ pub struct Cli {
     #[arg(long)]
     pub once: bool,
 
-    /// One row per protocol and local port, with counts per state
+    /// Group by service: inbound per listening port, outbound per remote service port and
+    /// program, with counts per state
     #[arg(long)]
     pub group: bool,
+
+    /// Group by raw local port instead (one row per client port too); also the live view's
+    /// starting grouping (key `L` toggles it)
+    #[arg(long)]
+    pub local_ports: bool,
 
     /// Output format of --once and --count
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -101,6 +109,7 @@ pub enum Mode {
 pub struct Config {
     pub mode: Mode,
     pub group: bool,
+    pub grouping: Grouping,
     pub format: Format,
     pub interval: Duration,
     pub numeric: bool,
@@ -156,6 +165,11 @@ impl Cli {
         Ok(Config {
             mode,
             group: self.group,
+            grouping: if self.local_ports {
+                Grouping::LocalPorts
+            } else {
+                Grouping::Services
+            },
             format: self.format,
             interval: self.interval,
             numeric: self.numeric,

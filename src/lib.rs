@@ -10,3 +10,4 @@ pub mod app;
 pub mod cli;
 pub mod output;
 pub mod tui;
+pub mod vocabulary;

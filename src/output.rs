@@ -2,11 +2,11 @@
 //! One file per format; this file holds what they share (row order, labels).
 
 use std::cmp::Ordering;
-use std::fmt::Write as _;
 
 use crate::analysis::filter::Filter;
+use crate::analysis::group::Grouping;
 use crate::analysis::sides::Listening;
-use crate::model::{Owners, PortClass, Snapshot, Socket, TcpState};
+use crate::model::{Snapshot, Socket, TcpState};
 use crate::source::services::service_name;
 
 pub mod csv;
@@ -28,8 +28,12 @@ pub enum Format {
 pub struct Options {
     /// Hide service names.
     pub numeric: bool,
-    /// Print one row per (proto, local port) instead of sockets.
+    /// Print groups instead of sockets.
     pub group: bool,
+    /// How `--group` groups: by service (default) or raw local ports (`--local-ports`).
+    pub grouping: Grouping,
+    /// Add the listeners' reach column to the socket table (`-l`).
+    pub reach: bool,
 }
 
 /// Indexes of the sockets that pass `filter`, in print order: local port, then state
@@ -90,64 +94,12 @@ pub fn remote_service(socket: &Socket, opts: Options) -> Option<&'static str> {
     }
 }
 
-/// Port class label, with `+eph` when the port is in the kernel's ephemeral range.
-pub fn class_label(snapshot: &Snapshot, port: u16) -> String {
-    let class = PortClass::of(port).name();
-    if snapshot.is_ephemeral(port) {
-        format!("{class}+eph")
-    } else {
-        class.to_string()
-    }
-}
-
-/// `pid/name` of each owner, `~` marking an inferred owner, `-` for none.
-pub fn owners_label(snapshot: &Snapshot, socket: &Socket, max: usize) -> String {
-    let mark = if matches!(socket.owners, Owners::Inferred(_)) {
-        "~"
-    } else {
-        ""
-    };
-    let mut out = String::new();
-    let mut n = 0;
-    for p in snapshot.owners_of(socket) {
-        if n < max {
-            if n > 0 {
-                out.push(',');
-            }
-            out.push_str(mark);
-            out.push_str(&p.pid.to_string());
-            out.push('/');
-            out.push_str(&p.name);
-        }
-        n += 1;
-    }
-    if n > max {
-        let _ = write!(out, ",+{}", n - max);
-    }
-    if n == 0 {
-        out.push('-');
-    }
-    out
-}
-
 /// The state name `ss` prints; UDP unconnected is `UNCONN`.
 pub fn state_label(socket: &Socket) -> &'static str {
     socket.state.ss_name()
 }
 
-/// `ip:port` as `ss` prints it: IPv6 in brackets, `*` for port 0.
-pub fn endpoint(addr: std::net::SocketAddr) -> String {
-    let host = if addr.is_ipv6() {
-        format!("[{}]", addr.ip())
-    } else {
-        addr.ip().to_string()
-    };
-    if addr.port() == 0 {
-        format!("{host}:*")
-    } else {
-        format!("{host}:{}", addr.port())
-    }
-}
+pub use crate::vocabulary::endpoint;
 
 /// One line saying how many sockets have no known owner and how to see them, if any
 /// could not be read for lack of privilege.

@@ -46,8 +46,10 @@ use anyhow::Context;
 use ratatui::layout::Rect;
 
 use crate::analysis::filter::Filter;
+use crate::analysis::reach::PublicAddrs;
+use crate::source::interfaces;
 use crate::source::sampler::SamplerConfig;
-use crate::source::sysctl;
+use crate::source::sysctl::{self, HostInfo};
 use app::{App, AppOptions, QuitReason};
 use event::{Cancel, Event, SignalForwarder};
 use sampler_thread::{KernelSource, SnapshotSource};
@@ -64,6 +66,8 @@ pub struct TuiConfig {
     pub numeric: bool,
     /// Alert rules: the defaults with the command line's `--alert`s applied.
     pub alerts: Vec<crate::analysis::alerts::Alert>,
+    /// The starting grouping (`--local-ports`); `l` toggles.
+    pub grouping: crate::analysis::group::Grouping,
 }
 
 /// The TUI ended because of a signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT); the terminal is
@@ -93,18 +97,23 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         filter,
         numeric,
         alerts,
+        grouping,
     } = config;
     let interval = interval.max(MIN_INTERVAL);
     let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;
     let options = AppOptions {
         interval,
-        host: sysctl::host_info(&sampler.proc_root),
+        host: HostInfo {
+            public: PublicAddrs::of(interfaces::addresses().unwrap_or_default()),
+            ..sysctl::host_info(&sampler.proc_root)
+        },
         numeric,
         theme: Theme::from_env(),
         filter_text: filter,
         parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
         alerts,
+        grouping,
     };
     let mut app = App::new(options, Instant::now()).context("bad filter")?;
     let (tx, rx) = mpsc::channel();

@@ -73,10 +73,13 @@ fn time_wait_storm_is_reported_under_its_port_and_destination() {
     assert_eq!(tw["total"], N, "{tw}");
     assert_eq!(tw["client_side"], N, "the client closed first: {tw}");
     assert_eq!(tw["server_side"], 0);
-    let by_remote = tw["by_remote"].as_array().unwrap();
-    assert_eq!(by_remote[0]["addr"], "127.0.0.1");
-    assert_eq!(by_remote[0]["port"], port);
-    assert_eq!(by_remote[0]["count"], N);
+    // Client side: one entry for the service (address:port, program), never per client port.
+    let by_outbound = tw["by_outbound"].as_array().unwrap();
+    assert_eq!(by_outbound.len(), 1, "{tw}");
+    assert_eq!(by_outbound[0]["addr"], "127.0.0.1");
+    assert_eq!(by_outbound[0]["port"], port);
+    assert_eq!(by_outbound[0]["count"], N);
+    assert!(tw["by_inbound_port"].as_array().unwrap().is_empty(), "{tw}");
     assert_eq!(tw["by_remote_addr"][0]["count"], N);
     let eph = tw["ephemeral"]
         .as_array()

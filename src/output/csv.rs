@@ -10,6 +10,7 @@ use crate::analysis::sides::Listening;
 use crate::model::{PortClass, Proto, Snapshot, TcpState};
 use crate::output::json::attribution;
 use crate::output::{Options, local_service, ordered};
+use crate::vocabulary::{self, OwnerStatus};
 
 #[derive(Serialize)]
 struct Row<'a> {
@@ -30,6 +31,8 @@ struct Row<'a> {
     /// Owner process names separated by `;`.
     processes: String,
     attribution: &'static str,
+    /// The owner vocabulary's word: known, inferred, hidden, none.
+    owner: &'static str,
     service: Option<&'static str>,
     port_class: &'static str,
 }
@@ -69,6 +72,7 @@ pub fn write_sockets(
             pids: join(&|p| p.pid.to_string()),
             processes: join(&|p| p.name.clone()),
             attribution: attribution(s.owners),
+            owner: OwnerStatus::of_socket(s.owners).name(),
             service: local_service(&listening, snapshot, s, opts),
             port_class: PortClass::of(s.local.port()).name(),
         })
@@ -77,8 +81,9 @@ pub fn write_sockets(
     out.flush()
 }
 
-/// Write one snapshot's groups: fixed columns, one count column per state (kernel names),
-/// so streamed snapshots stay one table.
+/// Write one snapshot's groups: the JSON contract's fields flattened, one count column per
+/// state (kernel names), so streamed snapshots stay one table. Empty cells for fields a
+/// direction does not have (`remote_port` of an inbound group).
 pub fn write_groups(
     w: &mut dyn Write,
     snapshot: &Snapshot,
@@ -93,46 +98,51 @@ pub fn write_groups(
         .collect();
     let mut out = csv::Writer::from_writer(&mut *w);
     if header {
-        let mut h: Vec<String> = [
-            "time",
-            "proto",
-            "port",
-            "service",
-            "port_class",
-            "listening",
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+        let mut h: Vec<String> = GROUP_HEAD.iter().map(ToString::to_string).collect();
         h.extend(states.iter().map(|s| s.kernel_name(Proto::Tcp).to_string()));
-        h.extend(
-            ["total", "accept_queue", "backlog", "pids", "processes"]
-                .iter()
-                .map(ToString::to_string),
-        );
+        h.extend(GROUP_TAIL.iter().map(ToString::to_string));
         out.write_record(&h).map_err(io::Error::other)?;
     }
     for g in groups {
+        let outbound = g.is_outbound();
         let procs: Vec<_> = g
             .owners
             .iter()
             .filter_map(|&i| snapshot.processes.get(i as usize))
             .collect();
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        let owner = OwnerStatus::of_group(g);
         let mut rec: Vec<String> = vec![
             time.clone(),
-            g.proto.name().to_string(),
-            g.port.to_string(),
+            g.direction().name().to_string(),
+            g.proto().name().to_string(),
+            opt((!outbound).then(|| g.port().to_string())),
+            opt(outbound.then(|| g.port().to_string())),
             g.service
                 .filter(|_| !opts.numeric)
                 .unwrap_or("")
                 .to_string(),
-            PortClass::of(g.port).name().to_string(),
+            PortClass::of(g.port()).name().to_string(),
+            g.reach.map_or("", |r| r.name()).to_string(),
             g.listening.to_string(),
         ];
         rec.extend(states.iter().map(|s| g.count(*s).to_string()));
         rec.push(g.total.to_string());
+        rec.push(opt(outbound.then(|| g.remote_addrs.to_string())));
+        rec.push(
+            g.top_remote_addrs
+                .iter()
+                .map(|(ip, n)| format!("{ip}={n}"))
+                .collect::<Vec<_>>()
+                .join(";"),
+        );
+        rec.push(opt(outbound.then(|| g.local_ports.to_string())));
         rec.push(g.accept_queue.to_string());
         rec.push(g.backlog.to_string());
+        rec.push(owner.name().to_string());
+        rec.push(opt((owner == OwnerStatus::Hidden)
+            .then(|| g.attribution.hidden_uid.map(vocabulary::user_name))
+            .flatten()));
         rec.push(
             procs
                 .iter()
@@ -151,3 +161,30 @@ pub fn write_groups(
     }
     out.flush()
 }
+
+/// Group CSV columns before the per-state counts.
+pub const GROUP_HEAD: [&str; 9] = [
+    "time",
+    "direction",
+    "proto",
+    "local_port",
+    "remote_port",
+    "service",
+    "port_class",
+    "reach",
+    "listening",
+];
+
+/// Group CSV columns after the per-state counts.
+pub const GROUP_TAIL: [&str; 10] = [
+    "total",
+    "remote_addrs",
+    "remote_addrs_top",
+    "local_ports",
+    "accept_queue",
+    "backlog",
+    "owner",
+    "owner_user",
+    "pids",
+    "processes",
+];

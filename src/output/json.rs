@@ -16,6 +16,7 @@ use crate::model::{Coverage, Owners, PortClass, Process, Snapshot, Socket, Unatt
 use crate::output::group::{self, GroupJson};
 use crate::output::report::{self, AlertJson, ListenerJson, TimeWaitJson};
 use crate::output::{Options, local_service, ordered, remote_service};
+use crate::vocabulary::OwnerStatus;
 
 #[derive(Serialize)]
 struct SnapshotJson<T: Serialize> {
@@ -141,6 +142,8 @@ struct SocketJson<'a> {
     processes: &'a RawValue,
     /// "known", "inferred" or why there is no owner.
     attribution: &'static str,
+    /// The owner vocabulary's word: known, inferred, hidden, none.
+    owner: &'static str,
     service: Option<&'static str>,
     remote_service: Option<&'static str>,
     port_class: &'static str,
@@ -169,6 +172,7 @@ impl<'a> SocketJson<'a> {
             inode: s.inode,
             processes: owners.of(s.owners),
             attribution: attribution(s.owners),
+            owner: OwnerStatus::of_socket(s.owners).name(),
             service: local_service(listening, snapshot, s, opts),
             remote_service: remote_service(s, opts),
             port_class: PortClass::of(s.local.port()).name(),

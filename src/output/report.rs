@@ -10,9 +10,11 @@ use serde::Serialize;
 use crate::analysis::alerts::FiredAlert;
 use crate::analysis::insight::Insight;
 use crate::analysis::listeners::listener_rows;
+use crate::analysis::reach::Reach;
 use crate::analysis::timewait::TimeWaitReport;
 use crate::model::Snapshot;
 use crate::source::sysctl::KernelSettings;
+use crate::vocabulary;
 
 /// How many entries each breakdown keeps.
 const TOP: usize = 10;
@@ -44,9 +46,11 @@ pub struct TimeWaitJson {
     pub server_side: u32,
     /// TIME_WAIT on client ports: we are the client and closed first (outbound pile-up).
     pub client_side: u32,
-    pub by_local_port: Vec<PortCount>,
+    /// Server-side TIME_WAIT per inbound port (never per client port).
+    pub by_inbound_port: Vec<PortCount>,
+    /// Client-side TIME_WAIT per outbound service: remote address:port and owning program.
+    pub by_outbound: Vec<OutboundCount>,
     pub by_remote_addr: Vec<AddrCount>,
-    pub by_remote: Vec<EndpointCount>,
     /// Ephemeral ports in use per destination (all states), against the range size.
     pub ephemeral: Vec<EphemeralJson>,
     pub kernel: KernelJson,
@@ -67,9 +71,11 @@ pub struct AddrCount {
 }
 
 #[derive(Serialize)]
-pub struct EndpointCount {
+pub struct OutboundCount {
     pub addr: IpAddr,
     pub port: u16,
+    /// The owning program's name, `?(user)` when hidden, `unknown` when never seen.
+    pub process: String,
     pub count: u32,
 }
 
@@ -99,8 +105,8 @@ impl TimeWaitJson {
             total: r.total,
             server_side: r.split.server_side,
             client_side: r.split.client_side,
-            by_local_port: r
-                .by_local_port
+            by_inbound_port: r
+                .by_inbound_port
                 .iter()
                 .map(|p| PortCount {
                     port: p.port,
@@ -108,19 +114,20 @@ impl TimeWaitJson {
                     listening: p.listening,
                 })
                 .collect(),
+            by_outbound: r
+                .by_outbound
+                .iter()
+                .map(|o| OutboundCount {
+                    addr: o.remote.ip(),
+                    port: o.remote.port(),
+                    process: vocabulary::program(snapshot, o.owner),
+                    count: o.count,
+                })
+                .collect(),
             by_remote_addr: r
                 .by_remote_addr
                 .iter()
                 .map(|&(addr, count)| AddrCount { addr, count })
-                .collect(),
-            by_remote: r
-                .by_remote
-                .iter()
-                .map(|&(a, count)| EndpointCount {
-                    addr: a.ip(),
-                    port: a.port(),
-                    count,
-                })
                 .collect(),
             ephemeral: r
                 .ephemeral
@@ -152,16 +159,24 @@ impl TimeWaitJson {
             "TIME_WAIT: {} (server side {}, client side {})",
             self.total, self.server_side, self.client_side
         );
-        if !self.by_local_port.is_empty() {
+        if !self.by_inbound_port.is_empty() {
             let items: Vec<String> = self
-                .by_local_port
+                .by_inbound_port
                 .iter()
                 .map(|p| {
                     let side = if p.listening { " (server)" } else { "" };
                     format!("{} {}{side}", p.port, p.count)
                 })
                 .collect();
-            let _ = writeln!(out, "  by local port:      {}", items.join(", "));
+            let _ = writeln!(out, "  by inbound port:    {}", items.join(", "));
+        }
+        if !self.by_outbound.is_empty() {
+            let items: Vec<String> = self
+                .by_outbound
+                .iter()
+                .map(|e| format!("{} {} {}", endpoint(e.addr, e.port), e.process, e.count))
+                .collect();
+            let _ = writeln!(out, "  by outbound service: {}", items.join(", "));
         }
         if !self.by_remote_addr.is_empty() {
             let items: Vec<String> = self
@@ -170,14 +185,6 @@ impl TimeWaitJson {
                 .map(|a| format!("{} {}", a.addr, a.count))
                 .collect();
             let _ = writeln!(out, "  by remote address:  {}", items.join(", "));
-        }
-        if !self.by_remote.is_empty() {
-            let items: Vec<String> = self
-                .by_remote
-                .iter()
-                .map(|e| format!("{} {}", endpoint(e.addr, e.port), e.count))
-                .collect();
-            let _ = writeln!(out, "  by remote endpoint: {}", items.join(", "));
         }
         for u in &self.ephemeral {
             let percent = match u.percent {
@@ -219,6 +226,8 @@ fn endpoint(addr: IpAddr, port: u16) -> String {
 pub struct ListenerJson {
     pub local_addr: IpAddr,
     pub local_port: u16,
+    /// Where the listener can be reached from, by its bind address (see `reach:`).
+    pub reach: &'static str,
     pub accept_queue: u32,
     pub backlog: u32,
     pub syn_recv: u32,
@@ -236,6 +245,7 @@ pub fn listeners(insight: &Insight, snapshot: &Snapshot) -> Vec<ListenerJson> {
         .map(|r| ListenerJson {
             local_addr: r.listener.local.ip(),
             local_port: r.listener.local.port(),
+            reach: Reach::of(r.listener.local.ip()).name(),
             accept_queue: r.listener.queue,
             backlog: r.listener.backlog,
             syn_recv: r.syn_recv,

@@ -3,17 +3,21 @@
 use std::io::{self, Write};
 
 use crate::analysis::filter::Filter;
+use crate::analysis::reach::Reach;
 use crate::analysis::sides::{Listening, Service};
 use crate::model::Snapshot;
-use crate::model::{Owners, Unattributed};
-use crate::output::{Options, class_label, endpoint, ordered, owners_label, state_label};
-use crate::source::process::UserNames;
+use crate::output::{Options, endpoint, ordered, state_label};
+use crate::vocabulary;
 
-const HEADERS: [&str; 9] = [
-    "Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Service", "Class", "Process",
+const HEADERS: [&str; 10] = [
+    "Proto", "State", "Recv-Q", "Send-Q", "Local", "Peer", "Service", "Class", "Reach", "Process",
 ];
 /// Columns whose numbers are right-aligned.
-const RIGHT: [bool; 9] = [false, false, true, true, false, false, false, false, false];
+const RIGHT: [bool; 10] = [
+    false, false, true, true, false, false, false, false, false, false,
+];
+/// The Reach column: only with `-l` (listeners).
+const REACH: usize = 8;
 
 /// Write the socket table.
 pub fn write_sockets(
@@ -23,8 +27,7 @@ pub fn write_sockets(
     opts: Options,
 ) -> io::Result<()> {
     let listening = Listening::of(snapshot);
-    let mut users = UserNames::default();
-    let rows: Vec<[String; 9]> = ordered(snapshot, filter)
+    let rows: Vec<Vec<String>> = ordered(snapshot, filter)
         .into_iter()
         .map(|i| {
             let s = &snapshot.sockets[i as usize];
@@ -34,7 +37,12 @@ pub fn write_sockets(
                 Some(Service { name, peer: false }) => name.to_string(),
                 None => "-".to_string(),
             };
-            [
+            let reach = if s.is_listening() {
+                Reach::of(s.local.ip()).name()
+            } else {
+                "-"
+            };
+            let mut row = vec![
                 s.proto.name().to_string(),
                 state_label(s).to_string(),
                 s.recv_q.to_string(),
@@ -42,18 +50,22 @@ pub fn write_sockets(
                 endpoint(s.local),
                 endpoint(s.remote),
                 service,
-                class_label(snapshot, s.local.port()),
-                match s.owners {
-                    // Held by a process we may not look at: say whose socket it is.
-                    Owners::None(Unattributed::PermissionDenied | Unattributed::NotFound) => {
-                        format!("?({})", users.name(s.uid))
-                    }
-                    _ => owners_label(snapshot, s, 3),
-                },
-            ]
+                vocabulary::local_port_class(snapshot, s.local.port()).to_string(),
+                reach.to_string(),
+                vocabulary::socket_owner(snapshot, s),
+            ];
+            if !opts.reach {
+                row.remove(REACH);
+            }
+            row
         })
         .collect();
-    write_aligned(w, &HEADERS, &RIGHT, &rows)
+    let (mut headers, mut right) = (HEADERS.to_vec(), RIGHT.to_vec());
+    if !opts.reach {
+        headers.remove(REACH);
+        right.remove(REACH);
+    }
+    write_aligned(w, &headers, &right, &rows)
 }
 
 /// Write rows under headers, each column as wide as its widest cell, two spaces apart;

@@ -14,10 +14,10 @@ use ratatui::layout::Rect;
 
 use crate::analysis::alerts::{self, Alert, FiredAlert};
 use crate::analysis::filter::{Filter, FilterError};
-use crate::analysis::group::{Grouper, PortGroup};
+use crate::analysis::group::{Classifier, GroupKey, Grouper, Grouping, PortGroup};
 use crate::analysis::insight::Insight;
 use crate::analysis::sides::Listening;
-use crate::model::{Proto, Snapshot, TcpState};
+use crate::model::{Snapshot, TcpState};
 use crate::source::sysctl::{HostInfo, KernelSettings};
 use crate::tui::event::{Event, Sample};
 use crate::tui::input::LineInput;
@@ -46,25 +46,27 @@ pub struct AppOptions {
     pub area: Rect,
     /// Alert rules checked on every sample (the defaults with the user's `--alert`s).
     pub alerts: Vec<Alert>,
+    /// The starting grouping (`--local-ports`: raw local ports); `l` toggles.
+    pub grouping: Grouping,
 }
 
 /// The two main views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
-    /// One row per (protocol, local port) with counts per state.
+    /// One row per group (inbound port, outbound service) with counts per state.
     Ports,
     /// One row per socket.
     Connections,
 }
 
-/// The connections of one port, opened with Enter.
+/// The sockets of one group, opened with Enter: an inbound port's connections, or an
+/// outbound service's (one program's connections to one remote port).
 #[derive(Debug, Clone)]
 pub struct Drill {
-    pub proto: Proto,
-    pub port: u16,
+    pub key: GroupKey,
     pub nav: Nav,
     pub sort: Sort<SocketColumn>,
-    /// Indexes into `snapshot.sockets` of the port's sockets that match the filter.
+    /// Indexes into `snapshot.sockets` of the group's sockets that match the filter.
     pub rows: Vec<u32>,
     /// Summary of those sockets (listeners, queues, owners); `None` when there are none.
     pub summary: Option<PortGroup>,
@@ -150,7 +152,11 @@ pub struct App {
     pub(crate) conns_nav: Nav,
     pub(crate) conns_sort: Sort<SocketColumn>,
     grouper: Grouper,
-    /// Port groups of the filtered snapshot, sorted.
+    /// Sides of the sockets of the snapshot on screen, for drill-downs.
+    pub(crate) classifier: Classifier,
+    /// By service (inbound / outbound) or raw local ports; `l` toggles.
+    pub(crate) grouping: Grouping,
+    /// Groups of the filtered snapshot, sorted.
     pub(crate) groups: Vec<PortGroup>,
     /// Indexes into `snapshot.sockets` of the filtered sockets, sorted.
     pub(crate) conn_rows: Vec<u32>,
@@ -204,6 +210,8 @@ impl App {
             conns_nav: Nav::default(),
             conns_sort: Sort::default(),
             grouper: Grouper::new(),
+            classifier: Classifier::default(),
+            grouping: options.grouping,
             groups: Vec::new(),
             conn_rows: Vec::new(),
             state_totals: [0; TcpState::COUNT],

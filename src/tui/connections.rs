@@ -137,8 +137,8 @@ pub fn queue_style(n: u32, theme: Theme) -> Style {
 
 /// The owner cell; unattributed sockets dim.
 pub fn owner_cell(s: &Socket, snap: &Snapshot, theme: Theme) -> Cell {
-    let label = format::socket_owner(s, snap);
-    let style = if label == "-" || label == "?" {
+    let label = crate::vocabulary::socket_owner(snap, s);
+    let style = if label == "-" || label.starts_with('?') {
         theme.dim()
     } else {
         Style::new()

@@ -5,6 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
 
+use crate::analysis::group::{Direction, OwnerKey};
 use crate::model::{Socket, TcpState};
 use crate::tui::app::{App, Drill};
 use crate::tui::connections::{owner_cell, queue_style};
@@ -12,8 +13,9 @@ use crate::tui::format;
 use crate::tui::grid::{self, Align, Cell, Column};
 use crate::tui::layout::Regions;
 use crate::tui::render;
-use crate::tui::sort::{DRILL_COLUMNS, SocketColumn};
+use crate::tui::sort::{SocketColumn, drill_columns};
 use crate::tui::theme::state_label;
+use crate::vocabulary;
 
 pub fn render(frame: &mut Frame, r: &Regions, app: &App, drill: &Drill) {
     let theme = app.theme;
@@ -21,11 +23,13 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App, drill: &Drill) {
     let stats = stats(app, drill);
     let sort_name = render::socket_sort_name(drill.sort, "listening, state");
     render::title(frame, r.title, app, head, stats, &sort_name);
-    let columns: Vec<Column> = DRILL_COLUMNS
+    let columns: Vec<Column> = drill_columns(drill.key.direction)
         .iter()
         .map(|&c| {
             let (width, align) = match c {
-                SocketColumn::Peer => (Constraint::Length(30), Align::LeftKeepEnd),
+                SocketColumn::Peer | SocketColumn::Local => {
+                    (Constraint::Length(30), Align::LeftKeepEnd)
+                }
                 SocketColumn::State => (Constraint::Length(7), Align::Left),
                 SocketColumn::RecvQ | SocketColumn::SendQ => (Constraint::Length(6), Align::Right),
                 SocketColumn::Seen => (Constraint::Length(7), Align::Right),
@@ -66,7 +70,7 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App, drill: &Drill) {
             line,
             &columns,
             &xs,
-            &cells(app, s),
+            &cells(app, s, drill.key.direction),
             i == drill.nav.selected,
             theme,
         );
@@ -76,6 +80,14 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App, drill: &Drill) {
 /// `tcp 8080 http-alt` in the title's place of the tabs.
 fn head(app: &App, drill: &Drill) -> Vec<Span<'static>> {
     let theme = app.theme;
+    let port = match drill.key.direction {
+        Direction::Outbound => format!("→{}", drill.key.port),
+        Direction::Inbound | Direction::Local => drill.key.port.to_string(),
+    };
+    let owner = match drill.key.owner {
+        OwnerKey::Any => String::new(),
+        key => format!(" · {}", vocabulary::program(&app.snapshot, key)),
+    };
     let service = drill
         .summary
         .as_ref()
@@ -84,7 +96,12 @@ fn head(app: &App, drill: &Drill) -> Vec<Span<'static>> {
         .map(|s| format!(" {s}"))
         .unwrap_or_default();
     vec![Span::styled(
-        format!(" {} {}{service} ", drill.proto, drill.port),
+        format!(
+            " {} {}{service}{owner} ",
+            drill.key.proto,
+            port,
+            owner = owner
+        ),
         theme.title().patch(theme.selected()),
     )]
 }
@@ -118,7 +135,7 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
             ));
         }
     }
-    let owners = format::group_owners(format::processes(&app.snapshot, &g.owners));
+    let owners = crate::vocabulary::processes(format::processes(&app.snapshot, &g.owners));
     if !owners.is_empty() {
         spans.push(Span::raw(format!(" · {owners}")));
         if let Some(usage) = format::usage(&app.snapshot, &g.owners) {
@@ -128,7 +145,7 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
     spans
 }
 
-fn cells(app: &App, s: &Socket) -> Vec<Cell> {
+fn cells(app: &App, s: &Socket, direction: Direction) -> Vec<Cell> {
     let theme = app.theme;
     let seen = match app.seen.get(s) {
         Some(seen) => {
@@ -140,12 +157,17 @@ fn cells(app: &App, s: &Socket) -> Vec<Cell> {
         }
         None => Cell::new("-", theme.dim()),
     };
-    vec![
+    let mut cells = Vec::with_capacity(7);
+    if direction == Direction::Outbound {
+        cells.push(Cell::new(format::addr(s.local), Style::new()));
+    }
+    cells.extend([
         Cell::new(format::addr(s.remote), Style::new()),
         Cell::new(state_label(s.state), theme.state(s.state)),
         Cell::new(format::count(s.recv_q), queue_style(s.recv_q, theme)),
         Cell::new(format::count(s.send_q), queue_style(s.send_q, theme)),
         owner_cell(s, &app.snapshot, theme),
         seen,
-    ]
+    ]);
+    cells
 }

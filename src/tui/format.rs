@@ -1,11 +1,10 @@
-//! Text for cells: compact counts, durations, `ss`-style addresses, owner labels.
+//! Text for cells: compact counts, durations, usage; endpoints and owners come from the
+//! shared [`vocabulary`](crate::vocabulary).
 //! Called only for visible rows, so allocating a short `String` per cell is fine.
 
-use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::model::{Owners, PortClass, Process, Snapshot, Socket, Unattributed};
+use crate::model::{Process, Snapshot};
 
 /// A count that stays readable in 5 columns: `999`, `9999`, `12.3k`, `123k`, `1.2M`.
 pub fn count(n: u32) -> String {
@@ -58,84 +57,8 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// An address as `ss` prints it: `127.0.0.1:80`, `[::1]:80`, port 0 as `*`.
-pub fn addr(a: SocketAddr) -> String {
-    let mut out = String::with_capacity(24);
-    match a {
-        SocketAddr::V4(v4) => {
-            let _ = write!(out, "{}", v4.ip());
-        }
-        SocketAddr::V6(v6) => {
-            let _ = write!(out, "[{}]", v6.ip());
-        }
-    }
-    out.push(':');
-    if a.port() == 0 {
-        out.push('*');
-    } else {
-        let _ = write!(out, "{}", a.port());
-    }
-    out
-}
-
-/// The short class of a port: `wk` (well-known), `reg`, `dyn`; `eph` when the port is in
-/// the kernel's ephemeral range (a client's side of a connection, most likely).
-pub fn port_class(port: u16, snapshot: &Snapshot) -> &'static str {
-    if snapshot.is_ephemeral(port) {
-        return "eph";
-    }
-    match PortClass::of(port) {
-        PortClass::WellKnown => "wk",
-        PortClass::Registered => "reg",
-        PortClass::Dynamic => "dyn",
-    }
-}
-
-/// Owners of a socket as `pid/name`, `~` in front when inferred (TIME_WAIT and the like),
-/// `+N` when several processes share it; `?` when hidden by permissions, `-` when none.
-pub fn socket_owner(socket: &Socket, snapshot: &Snapshot) -> String {
-    let inferred = matches!(socket.owners, Owners::Inferred(_));
-    match socket.owners {
-        Owners::None(Unattributed::PermissionDenied) => "?".to_string(),
-        Owners::None(_) => "-".to_string(),
-        Owners::Known(_) | Owners::Inferred(_) => {
-            let mut procs = snapshot.owners_of(socket);
-            let Some(first) = procs.next() else {
-                return "-".to_string();
-            };
-            let rest = procs.count();
-            let mut out = String::new();
-            if inferred {
-                out.push('~');
-            }
-            let _ = write!(out, "{}/{}", first.pid, first.name);
-            if rest > 0 {
-                let _ = write!(out, " +{rest}");
-            }
-            out
-        }
-    }
-}
-
-/// Owners of a port group: `812/sshd` for one process, otherwise the distinct names and
-/// the number of processes: `nginx (4)`, `nginx,php-fpm (5)`.
-pub fn group_owners<'a>(processes: impl Iterator<Item = &'a Process>) -> String {
-    let mut names: Vec<&str> = Vec::new();
-    let mut n = 0;
-    let mut single = None;
-    for p in processes {
-        n += 1;
-        single = Some(p);
-        if !names.contains(&p.name.as_str()) {
-            names.push(&p.name);
-        }
-    }
-    match (n, single) {
-        (0, _) | (_, None) => String::new(),
-        (1, Some(p)) => format!("{}/{}", p.pid, p.name),
-        _ => format!("{} ({n})", names.join(",")),
-    }
-}
+/// An address as `ss` prints it: the vocabulary's endpoint.
+pub use crate::vocabulary::endpoint as addr;
 
 /// CPU and memory summed over the processes at `indexes`: `cpu 12.5% · rss 45.2M`; CPU is
 /// left out until a second sample gives a delta. `None` when nothing was measured.
@@ -212,7 +135,6 @@ mod tests {
         snap.usage[1].cpu_percent = None;
         assert_eq!(usage(&snap, &[0, 1]).as_deref(), Some("rss 15.0M"));
     }
-    use std::sync::Arc;
 
     #[test]
     fn counts_stay_short() {
@@ -282,65 +204,5 @@ mod tests {
         for (a, want) in cases {
             assert_eq!(addr(a.parse().unwrap()), want);
         }
-    }
-
-    #[test]
-    fn port_classes() {
-        let snap = Snapshot::empty();
-        assert_eq!(port_class(22, &snap), "wk");
-        assert_eq!(port_class(8080, &snap), "reg");
-        assert_eq!(port_class(40000, &snap), "eph");
-        assert_eq!(port_class(65000, &snap), "dyn");
-    }
-
-    fn proc(pid: u32, name: &str) -> Process {
-        Process {
-            pid,
-            start_time: 0,
-            name: name.into(),
-            cmdline: String::new(),
-            uid: 0,
-            user: String::new(),
-        }
-    }
-
-    #[test]
-    fn owner_labels() {
-        let a = proc(1, "nginx");
-        let b = proc(2, "nginx");
-        let c = proc(3, "php-fpm");
-        assert_eq!(group_owners([].into_iter()), "");
-        assert_eq!(group_owners([&a].into_iter()), "1/nginx");
-        assert_eq!(group_owners([&a, &b].into_iter()), "nginx (2)");
-        assert_eq!(group_owners([&a, &b, &c].into_iter()), "nginx,php-fpm (3)");
-    }
-
-    #[test]
-    fn socket_owner_labels() {
-        let mut snap = Snapshot::empty();
-        snap.processes = vec![Arc::new(proc(7, "sshd")), Arc::new(proc(8, "sshd"))];
-        snap.owner_sets = vec![vec![0].into(), vec![0, 1].into()];
-        let mut s = Socket {
-            proto: crate::model::Proto::Tcp,
-            family: crate::model::Family::V4,
-            state: crate::model::TcpState::Established,
-            local: "127.0.0.1:22".parse().unwrap(),
-            remote: "127.0.0.1:5000".parse().unwrap(),
-            recv_q: 0,
-            send_q: 0,
-            uid: 0,
-            inode: 1,
-            cookie: 0,
-            owners: Owners::Known(0),
-        };
-        assert_eq!(socket_owner(&s, &snap), "7/sshd");
-        s.owners = Owners::Inferred(1);
-        assert_eq!(socket_owner(&s, &snap), "~7/sshd +1");
-        s.owners = Owners::None(Unattributed::PermissionDenied);
-        assert_eq!(socket_owner(&s, &snap), "?");
-        s.owners = Owners::None(Unattributed::NoInode);
-        assert_eq!(socket_owner(&s, &snap), "-");
-        s.owners = Owners::Known(9);
-        assert_eq!(socket_owner(&s, &snap), "-");
     }
 }

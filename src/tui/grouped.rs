@@ -1,5 +1,7 @@
-//! The grouped view: one row per (protocol, local port) with a count per state and the
-//! port's trend (change over the last minute, and a sparkline when there is room).
+//! The grouped view: one row per inbound port (`8080`) and per outbound service and
+//! program (`→5432`), or per raw local port after `l`, with a count per state, the
+//! listeners' reach and the port's trend (change over the last minute, and a sparkline when
+//! there is room; inbound and raw rows: history is kept per local port).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -7,7 +9,9 @@ use ratatui::text::Span;
 
 use std::time::Duration;
 
-use crate::analysis::group::PortGroup;
+use std::fmt::Write as _;
+
+use crate::analysis::group::{Grouping, PortGroup};
 use crate::analysis::ports::PortKey;
 use crate::model::TcpState;
 use crate::tui::app::App;
@@ -17,9 +21,15 @@ use crate::tui::render;
 use crate::tui::sort::GroupColumn;
 use crate::tui::theme::state_label;
 use crate::tui::{chart, format};
+use crate::vocabulary::{self, OwnerStatus};
 
+/// Width of the REACH column (`loopback`, `public!`).
+const REACH_WIDTH: u16 = 8;
+/// Narrowest screen with a REACH column; narrower, a listener answering on a public
+/// address shows as `443!` in the PORT column instead.
+const REACH_MIN_SCREEN: u16 = 96;
 /// Widest the process column shrinks to before state columns give way.
-const PROCESS_MIN: u16 = 12;
+const PROCESS_MIN: u16 = 11;
 /// Width of the OTHER column that sums the states without a column of their own.
 const OTHER_WIDTH: u16 = 6;
 /// Width of the trend column's change over the last minute (`▲123`, `▼12k`).
@@ -33,6 +43,7 @@ const TREND_WINDOW: Duration = Duration::from_secs(60);
 /// and the width of the trend's sparkline (0: the change alone).
 struct Plan {
     columns: Vec<Column>,
+    reach: bool,
     states: Vec<TcpState>,
     other: Vec<TcpState>,
     spark: usize,
@@ -55,7 +66,7 @@ fn plan(app: &App, width: u16) -> Plan {
         ),
         column(
             "PORT",
-            label_width("PORT", GroupColumn::Port).max(5),
+            label_width("PORT", GroupColumn::Port).max(6),
             Align::Right,
             Some(GroupColumn::Port),
         ),
@@ -74,6 +85,9 @@ fn plan(app: &App, width: u16) -> Plan {
         Align::Left,
         Some(GroupColumn::Class),
     ));
+    if width >= REACH_MIN_SCREEN {
+        columns.push(column("REACH", REACH_WIDTH, Align::Left, None));
+    }
     let total_w = label_width("TOTAL", GroupColumn::Total).max(5);
     // Everything but the state columns: fixed columns, the process column at its
     // narrowest, TOTAL, the trend's change, and one space after each column.
@@ -131,6 +145,7 @@ fn plan(app: &App, width: u16) -> Plan {
     let spark = trend_column(&mut columns, avail);
     Plan {
         columns,
+        reach: width >= REACH_MIN_SCREEN,
         states,
         other,
         spark,
@@ -157,12 +172,31 @@ fn trend_column(columns: &mut Vec<Column>, avail: u16) -> usize {
 pub fn render(frame: &mut Frame, r: &Regions, app: &App) {
     let theme = app.theme;
     let sockets: u32 = app.groups.iter().map(|g| g.total).sum();
-    let stats = vec![
-        Span::styled(format::usize_count(app.groups.len()), theme.bold()),
-        Span::raw(format::plural(app.groups.len(), " port, ", " ports, ")),
-        Span::styled(format::count(sockets), theme.bold()),
-        Span::raw(format::plural(sockets as usize, " socket", " sockets")),
-    ];
+    let outbound = app.groups.iter().filter(|g| g.is_outbound()).count();
+    let mut stats = Vec::new();
+    if app.grouping == Grouping::LocalPorts {
+        stats.push(Span::styled(
+            format::usize_count(app.groups.len()),
+            theme.bold(),
+        ));
+        stats.push(Span::raw(format::plural(
+            app.groups.len(),
+            " local port, ",
+            " local ports, ",
+        )));
+    } else {
+        let inbound = app.groups.len() - outbound;
+        stats.push(Span::styled(format::usize_count(inbound), theme.bold()));
+        stats.push(Span::raw(" inbound, "));
+        stats.push(Span::styled(format::usize_count(outbound), theme.bold()));
+        stats.push(Span::raw(" outbound, "));
+    }
+    stats.push(Span::styled(format::count(sockets), theme.bold()));
+    stats.push(Span::raw(format::plural(
+        sockets as usize,
+        " socket",
+        " sockets",
+    )));
     let sort = render::group_sort_name(app.ports_sort);
     render::title(frame, r.title, app, render::tabs(app), stats, &sort);
     let plan = plan(app, r.columns.width);
@@ -199,9 +233,15 @@ fn cells(app: &App, g: &PortGroup, plan: &Plan) -> Vec<Cell> {
     } else {
         ratatui::style::Style::new()
     };
+    let public = publicly_reachable(app, g);
+    let port = if public && !plan.reach {
+        Cell::new(format!("{}!", vocabulary::group_port(g)), theme.warning())
+    } else {
+        Cell::new(vocabulary::group_port(g), port_style)
+    };
     let mut cells = vec![
-        Cell::new(g.proto.name(), ratatui::style::Style::new()),
-        Cell::new(g.port.to_string(), port_style),
+        Cell::new(g.proto().name(), ratatui::style::Style::new()),
+        port,
     ];
     if !app.numeric {
         cells.push(match g.service {
@@ -209,12 +249,25 @@ fn cells(app: &App, g: &PortGroup, plan: &Plan) -> Vec<Cell> {
             None => Cell::new("-", theme.dim()),
         });
     }
-    cells.push(Cell::new(format::port_class(g.port, snap), theme.dim()));
-    let owners = format::group_owners(format::processes(snap, &g.owners));
-    cells.push(if owners.is_empty() {
-        Cell::new(if snap.privileged { "-" } else { "?" }, theme.dim())
+    cells.push(Cell::new(
+        vocabulary::group_port_class(snap, g),
+        theme.dim(),
+    ));
+    if plan.reach {
+        cells.push(reach_cell(app, g, public));
+    }
+    let mut owner = vocabulary::group_owner(snap, g);
+    let known = !matches!(
+        OwnerStatus::of_group(g),
+        OwnerStatus::None | OwnerStatus::Unknown | OwnerStatus::Hidden
+    );
+    if g.is_outbound() {
+        let _ = write!(owner, " · peers {}", vocabulary::remote_addrs(g));
+    }
+    cells.push(if known {
+        Cell::new(owner, ratatui::style::Style::new())
     } else {
-        Cell::new(owners, ratatui::style::Style::new())
+        Cell::new(owner, theme.dim())
     });
     let count_cell = |n: u32, style| {
         if n == 0 {
@@ -235,11 +288,35 @@ fn cells(app: &App, g: &PortGroup, plan: &Plan) -> Vec<Cell> {
     cells
 }
 
+/// The widest listener's reach; `public!` / `all!` (warning style) when the listener
+/// answers on one of this host's public addresses. Blank for rows without a listener.
+fn reach_cell(app: &App, g: &PortGroup, public: bool) -> Cell {
+    let Some(reach) = g.reach else {
+        return Cell::default();
+    };
+    if public {
+        Cell::new(format!("{}!", reach.name()), app.theme.warning())
+    } else {
+        Cell::new(reach.name(), app.theme.dim())
+    }
+}
+
+/// Whether a listener of the group answers on one of this host's public addresses (bound
+/// to one, or to the wildcard of a family that has one). Says nothing of firewalls.
+fn publicly_reachable(app: &App, g: &PortGroup) -> bool {
+    g.listen_addrs
+        .iter()
+        .any(|&ip| app.host.public.reachable(ip))
+}
+
 /// The port's sockets (all states, unfiltered) a minute ago against now, and the last
 /// samples as a sparkline; blank for ports without history (one-socket client ports).
 fn trend_cell(app: &App, g: &PortGroup, spark: usize) -> Cell {
+    if g.is_outbound() {
+        return Cell::default();
+    }
     let history = app.insight.history();
-    let Some(h) = history.port(PortKey::new(g.proto, g.port)) else {
+    let Some(h) = history.port(PortKey::new(g.proto(), g.port())) else {
         return Cell::default();
     };
     let d = h.delta(None, history.points_within(TREND_WINDOW));

@@ -37,8 +37,8 @@ fn lines(theme: Theme) -> Vec<Line<'static>> {
             ])
         })
         .collect();
-    lines.push(Line::styled(" In the / prompt:", theme.bold()));
-    let mut prompt: Vec<(String, String, Style)> = Vec::new();
+    let mut prompt: Vec<(String, String, Style)> =
+        vec![(String::new(), "In the / prompt:".into(), theme.bold())];
     prompt.extend(
         keys::keys_by_description(PROMPT)
             .into_iter()
@@ -53,15 +53,13 @@ fn lines(theme: Theme) -> Vec<Line<'static>> {
     lines.extend(pack(prompt, theme));
     let marks = [
         ("~", "owner inferred"),
-        ("?", "owner hidden (not root)"),
-        ("-", "no owner"),
-        ("5s+", "seen since start"),
-        ("wheel/click", "scroll/select"),
+        ("?(user)", "owner hidden"),
+        ("-", "none"),
         ("Δ1m", "1-min change"),
-        (
-            "wk reg eph dyn",
-            "well-known, registered, ephemeral, dynamic ports",
-        ),
+        ("→443", "outbound service"),
+        ("all!", "answers on a public address"),
+        ("5s+", "seen since start"),
+        ("wk reg eph dyn", "port classes"),
     ];
     lines.extend(pack(
         marks

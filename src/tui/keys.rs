@@ -32,6 +32,8 @@ pub enum Action {
     ClearFilter,
     TogglePause,
     ToggleNumeric,
+    /// Group by service (inbound / outbound) or by raw local port.
+    ToggleGrouping,
     ToggleHelp,
     CloseHelp,
     PromptAccept,
@@ -70,6 +72,7 @@ impl Action {
             Action::ClearFilter => "clear the filter",
             Action::TogglePause => "pause / resume the picture",
             Action::ToggleNumeric => "toggle service names",
+            Action::ToggleGrouping => "group by service / by raw local port",
             Action::ToggleHelp => "this help",
             Action::CloseHelp => "close help",
             Action::PromptAccept => "keep",
@@ -100,6 +103,7 @@ impl Action {
             Action::ClearFilter => "clear",
             Action::TogglePause => "pause",
             Action::ToggleNumeric => "names",
+            Action::ToggleGrouping => "grouping",
             Action::ToggleHelp => "help",
             Action::PromptAccept => "keep",
             Action::PromptCancel => "cancel",
@@ -151,6 +155,7 @@ pub const NORMAL: &[(&str, Action)] = &[
     ("p", Action::TogglePause),
     ("space", Action::TogglePause),
     ("n", Action::ToggleNumeric),
+    ("l", Action::ToggleGrouping),
     ("?", Action::ToggleHelp),
     ("f1", Action::ToggleHelp),
 ];
@@ -313,7 +318,12 @@ mod tests {
                 key(KeyCode::Char('L'), KeyModifiers::SHIFT),
                 Some(Action::ListenerPanel),
             ),
-            (Mode::Normal, key(KeyCode::Char('l'), n), None),
+            (
+                Mode::Normal,
+                key(KeyCode::Char('l'), n),
+                Some(Action::ToggleGrouping),
+            ),
+            (Mode::Normal, key(KeyCode::Char('x'), n), None),
             (
                 Mode::Prompt,
                 key(KeyCode::Char('w'), n),

@@ -309,7 +309,7 @@ fn owner_label(owners: Owners, snap: &Snapshot, theme: Theme) -> (String, Style)
     match owners {
         Owners::Known(n) | Owners::Inferred(n) => {
             let set = snap.owner_sets.get(n as usize).map_or(&[][..], |s| &s[..]);
-            let label = format::group_owners(format::processes(snap, set));
+            let label = crate::vocabulary::processes(format::processes(snap, set));
             if label.is_empty() {
                 ("-".to_string(), theme.dim())
             } else {

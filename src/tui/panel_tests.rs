@@ -55,7 +55,8 @@ fn timewait_panel_at_80x24() {
     for needle in [
         "TIME_WAIT",
         "client side",
-        "BY LOCAL PORT",
+        "BY INBOUND PORT",
+        "BY OUTBOUND SERVICE",
         "81%",
         "tcp_tw_reuse",
     ] {

@@ -119,7 +119,7 @@ fn arrow(descending: bool) -> &'static str {
 /// The grouped view's sort, as the title shows it.
 pub fn group_sort_name(sort: Sort<GroupColumn>) -> String {
     let name = match sort.column {
-        None => "listening, port",
+        None => "listening, busiest",
         Some(GroupColumn::Proto) => "PROTO",
         Some(GroupColumn::Port) => "PORT",
         Some(GroupColumn::Service) => "SERVICE",

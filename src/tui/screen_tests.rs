@@ -34,10 +34,37 @@ fn grouped_view_sorted_by_total() {
 }
 
 #[test]
+fn outbound_drill_down_lists_the_services_sockets() {
+    let mut app = app(40);
+    press(&mut app, "G");
+    press(&mut app, "enter");
+    let text = screen(&mut app);
+    assert!(text.contains(" tcp →443 https · curl "), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn public_reachable_listeners_are_marked() {
+    let mut app = app(40);
+    app.host.public = crate::analysis::reach::PublicAddrs {
+        v4: true,
+        v6: false,
+    };
+    let wide = screen(&mut app);
+    // 0.0.0.0 and :: listeners answer on the public address; loopback ones do not.
+    assert!(wide.contains("all!"), "{wide}");
+    assert!(wide.contains("loopback"), "{wide}");
+    let mut narrow = app_with(snapshot(40), 80, 24, "");
+    narrow.host.public = app.host.public;
+    let text = screen(&mut narrow);
+    assert!(text.contains("443!"), "{text}");
+    assert!(!text.contains("8080!"), "a loopback listener: {text}");
+}
+
+#[test]
 fn drill_down() {
     let mut app = app(40);
-    press(&mut app, "j");
-    press(&mut app, "j");
+    // 443 is the busiest listening row: first.
     press(&mut app, "enter");
     // Ten seconds later: listeners seen since start, a new connection seen for 0s.
     let mut next = snapshot(40);

@@ -2,7 +2,7 @@
 
 use std::cmp::Reverse;
 
-use crate::analysis::group::{self, PortGroup};
+use crate::analysis::group::{self, Direction, PortGroup};
 use crate::analysis::sides::Listening;
 use crate::model::{Owners, Snapshot, Socket, TcpState};
 use crate::tui::seen::SeenMap;
@@ -44,6 +44,26 @@ pub const CONNECTION_COLUMNS: &[SocketColumn] = &[
     SocketColumn::Service,
     SocketColumn::Process,
 ];
+
+/// An outbound drill-down's columns: the local (ephemeral) end first, as its peers share
+/// one service port.
+pub const OUTBOUND_DRILL_COLUMNS: &[SocketColumn] = &[
+    SocketColumn::Local,
+    SocketColumn::Peer,
+    SocketColumn::State,
+    SocketColumn::RecvQ,
+    SocketColumn::SendQ,
+    SocketColumn::Process,
+    SocketColumn::Seen,
+];
+
+/// The drill-down columns for a group of `direction`.
+pub fn drill_columns(direction: Direction) -> &'static [SocketColumn] {
+    match direction {
+        Direction::Outbound => OUTBOUND_DRILL_COLUMNS,
+        Direction::Inbound | Direction::Local => DRILL_COLUMNS,
+    }
+}
 
 /// The drill-down view's columns, in screen order.
 pub const DRILL_COLUMNS: &[SocketColumn] = &[
@@ -134,7 +154,7 @@ fn first_owner_name<'a>(snapshot: &'a Snapshot, socket: &Socket) -> Option<&'a s
     }
 }
 
-/// Sorts groups; ties keep the default order (listening first, protocol, port).
+/// Sorts groups; ties keep the default order (listening first, then busiest).
 pub fn sort_groups(groups: &mut [PortGroup], sort: Sort<GroupColumn>, snapshot: &Snapshot) {
     group::sort_default(groups);
     let Some(column) = sort.column else {
@@ -152,10 +172,10 @@ pub fn sort_groups(groups: &mut [PortGroup], sort: Sort<GroupColumn>, snapshot: 
     let desc = sort.descending();
     // Stable sorts over cheap keys (no allocation); an unknown name sorts last.
     match column {
-        GroupColumn::Proto => stable_by(groups, desc, |g| g.proto),
-        GroupColumn::Port => stable_by(groups, desc, |g| g.port),
+        GroupColumn::Proto => stable_by(groups, desc, PortGroup::proto),
+        GroupColumn::Port => stable_by(groups, desc, PortGroup::port),
         GroupColumn::Service => stable_by(groups, desc, |g| (g.service.is_none(), g.service)),
-        GroupColumn::Class => stable_by(groups, desc, |g| (class_rank(g.port, snapshot), g.port)),
+        GroupColumn::Class => stable_by(groups, desc, |g| (class_rank(g, snapshot), g.port())),
         GroupColumn::Process => stable_by(groups, desc, |g| (owner(g).is_none(), owner(g))),
         GroupColumn::State(s) => stable_by(groups, desc, |g| g.count(s)),
         GroupColumn::Total => stable_by(groups, desc, |g| g.total),
@@ -170,9 +190,9 @@ fn stable_by<T, K: Ord>(items: &mut [T], desc: bool, key: impl Fn(&T) -> K) {
     }
 }
 
-/// Class order: well-known, registered, ephemeral, dynamic (as `format::port_class`).
-fn class_rank(port: u16, snapshot: &Snapshot) -> u8 {
-    match crate::tui::format::port_class(port, snapshot) {
+/// Class order: well-known, registered, ephemeral, dynamic (the vocabulary's classes).
+fn class_rank(g: &PortGroup, snapshot: &Snapshot) -> u8 {
+    match crate::vocabulary::group_port_class(snapshot, g) {
         "wk" => 0,
         "reg" => 1,
         "eph" => 2,
@@ -308,7 +328,7 @@ mod tests {
     #[test]
     fn group_ties_keep_the_default_order() {
         let snap = synthetic::snapshot(40, 1);
-        let mut groups = group::group(&snap, &Filter::default());
+        let mut groups = group::group(&snap, &Filter::default(), group::Grouping::Services);
         let sort = Sort {
             column: Some(GroupColumn::State(TcpState::Listen)),
             reverse: false,
@@ -316,20 +336,23 @@ mod tests {
         sort_groups(&mut groups, sort, &snap);
         let listen: Vec<u32> = groups.iter().map(|g| g.count(TcpState::Listen)).collect();
         assert!(listen.windows(2).all(|w| w[0] >= w[1]), "{listen:?}");
-        // Among the groups with one listener, ports stay ascending (default order).
-        let ones: Vec<u16> = groups
+        // Among the groups with one listener, the default order holds: busiest first.
+        let ones: Vec<u32> = groups
             .iter()
             .filter(|g| g.count(TcpState::Listen) == 1)
-            .map(|g| g.port)
+            .map(|g| g.total)
             .collect();
-        assert!(ones.windows(2).all(|w| w[0] < w[1]), "{ones:?}");
+        assert!(ones.windows(2).all(|w| w[0] >= w[1]), "{ones:?}");
         let by_service = Sort {
             column: Some(GroupColumn::Service),
             reverse: false,
         };
         sort_groups(&mut groups, by_service, &snap);
         let named: Vec<_> = groups.iter().map(|g| g.service).collect();
-        let first_none = named.iter().position(Option::is_none).unwrap();
+        let first_none = named
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(named.len());
         assert!(
             named[first_none..].iter().all(Option::is_none),
             "unnamed last"

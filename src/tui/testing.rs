@@ -39,6 +39,7 @@ pub fn empty_app(width: u16, height: u16, filter: &str) -> App {
         host: HostInfo {
             hostname: "testhost".into(),
             kernel: "6.1.0-test".into(),
+            public: crate::analysis::reach::PublicAddrs::default(),
         },
         numeric: false,
         theme: Theme::new(true),
@@ -46,6 +47,7 @@ pub fn empty_app(width: u16, height: u16, filter: &str) -> App {
         parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
         alerts: crate::analysis::alerts::default_alerts(),
+        grouping: crate::analysis::group::Grouping::default(),
     };
     App::new(options, t0()).expect("test filter parses")
 }

@@ -30,6 +30,7 @@ use crate::tui::chart;
 use crate::tui::grid::{self, Align, Cell, Column};
 use crate::tui::panel::{self, wrap};
 use crate::tui::{format, theme::Theme};
+use crate::vocabulary;
 
 mod ports;
 use ports::{ephemeral_gauges, kernel_spans, wrap_height};
@@ -59,10 +60,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         _ => 3,
     };
     let breakdown_len = report
-        .by_local_port
+        .by_inbound_port
         .len()
         .max(report.by_remote_addr.len())
-        .max(report.by_remote.len());
+        .max(report.by_outbound.len());
     let fixed = 1 + chart_h + 2 + 1 + 1 + kernel_h;
     let (k, m, n) = allot(
         area.height.saturating_sub(fixed),
@@ -91,7 +92,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     title_line(frame, title, app, report);
     history_chart(frame, chart, app);
     split_lines(frame, split, report.split, theme);
-    breakdowns(frame, breakdown, report, theme);
+    breakdowns(frame, breakdown, app, report, theme);
     ephemeral_gauges(frame, gauges, report, theme);
     frame.render_widget(
         Paragraph::new(Line::from(kernel)).wrap(ratatui::widgets::Wrap { trim: true }),
@@ -218,17 +219,18 @@ fn split_lines(frame: &mut Frame, area: Rect, split: TimeWaitSplit, theme: Theme
     frame.render_widget(Paragraph::new(lines), area);
 }
 
-/// Three columns: TIME_WAIT by local port, by remote address, by remote address:port.
-fn breakdowns(frame: &mut Frame, area: Rect, report: &TimeWaitReport, theme: Theme) {
+/// Three columns: server-side TIME_WAIT by inbound port, client-side by outbound service
+/// (remote address:port and program), and by peer address; never one row per client port.
+fn breakdowns(frame: &mut Frame, area: Rect, app: &App, report: &TimeWaitReport, theme: Theme) {
     let [a, b, c] = Layout::horizontal([Constraint::Fill(1); 3])
         .spacing(GAP)
         .areas(area);
     let ports: Vec<(String, Style, u32)> = report
-        .by_local_port
+        .by_inbound_port
         .iter()
         .map(|p| {
-            let side = if p.listening { "listening" } else { "client" };
-            (format!("{} ({side})", p.port), Style::new(), p.count)
+            let side = if p.listening { " (listening)" } else { "" };
+            (format!("{}{side}", p.port), Style::new(), p.count)
         })
         .collect();
     let addrs: Vec<(String, Style, u32)> = report
@@ -236,15 +238,22 @@ fn breakdowns(frame: &mut Frame, area: Rect, report: &TimeWaitReport, theme: The
         .iter()
         .map(|(ip, n)| (ip.to_string(), Style::new(), *n))
         .collect();
-    let remotes: Vec<(String, Style, u32)> = report
-        .by_remote
+    let outbound: Vec<(String, Style, u32)> = report
+        .by_outbound
         .iter()
-        .map(|(addr, n)| (format::addr(*addr), Style::new(), *n))
+        .map(|o| {
+            let who = vocabulary::program(&app.snapshot, o.owner);
+            (
+                format!("{} {who}", vocabulary::endpoint(o.remote)),
+                Style::new(),
+                o.count,
+            )
+        })
         .collect();
     for (area, label, rows) in [
-        (a, "BY LOCAL PORT", ports),
-        (b, "BY REMOTE ADDRESS", addrs),
-        (c, "BY REMOTE ADDRESS:PORT", remotes),
+        (a, "BY INBOUND PORT", ports),
+        (b, "BY OUTBOUND SERVICE", outbound),
+        (c, "BY REMOTE ADDRESS", addrs),
     ] {
         count_table(frame, area, label, &rows, theme);
     }

@@ -131,6 +131,7 @@ struct Screen {
 impl Screen {
     fn new(view: View, cols: u16, rows: u16) -> Result<Screen, String> {
         let options = AppOptions {
+            grouping: portside::analysis::group::Grouping::default(),
             interval: Duration::from_secs(1),
             host: HostInfo::default(),
             numeric: false,

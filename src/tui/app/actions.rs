@@ -3,6 +3,7 @@
 use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
 
 use crate::analysis::filter::Filter;
+use crate::analysis::group::Grouping;
 use crate::tui::app::{App, Drill, Panel, Prompt, QuitReason, View};
 use crate::tui::input::LineInput;
 use crate::tui::keys::Action;
@@ -73,6 +74,13 @@ impl App {
                 }
             }
             Action::ToggleNumeric => self.numeric = !self.numeric,
+            Action::ToggleGrouping => {
+                self.grouping = match self.grouping {
+                    Grouping::Services => Grouping::LocalPorts,
+                    Grouping::LocalPorts => Grouping::Services,
+                };
+                self.stale.groups = true;
+            }
             Action::ToggleHelp => self.help = !self.help,
             Action::CloseHelp => self.help = false,
             Action::PromptAccept => {
@@ -130,7 +138,11 @@ impl App {
             return;
         }
         if let Some(drill) = self.drill.as_mut() {
-            sort_step(&mut drill.sort, sort::DRILL_COLUMNS, cycle);
+            sort_step(
+                &mut drill.sort,
+                sort::drill_columns(drill.key.direction),
+                cycle,
+            );
             self.stale.drill = true;
             return;
         }
@@ -152,20 +164,19 @@ impl App {
             return;
         }
         let target = match self.view {
-            View::Ports => self
-                .groups
-                .get(self.ports_nav.selected)
-                .map(|g| (g.proto, g.port)),
-            View::Connections => self
-                .conn_rows
-                .get(self.conns_nav.selected)
-                .and_then(|&i| self.snapshot.sockets.get(i as usize))
-                .map(|s| (s.proto, s.local.port())),
+            View::Ports => self.groups.get(self.ports_nav.selected).map(|g| g.key),
+            View::Connections => {
+                // The group the selected socket belongs to.
+                self.classifier.prepare(&self.snapshot, self.grouping);
+                self.conn_rows
+                    .get(self.conns_nav.selected)
+                    .and_then(|&i| self.snapshot.sockets.get(i as usize))
+                    .map(|s| self.classifier.key(s))
+            }
         };
-        if let Some((proto, port)) = target {
+        if let Some(key) = target {
             self.drill = Some(Drill {
-                proto,
-                port,
+                key,
                 nav: Nav::default(),
                 sort: Sort::default(),
                 rows: Vec::new(),

@@ -2,6 +2,7 @@
 //! show, rebuilt from the insight only while a panel is open and only after a new sample
 //! (a report walks the whole snapshot: ~6 ms at 100k sockets).
 
+use crate::analysis::group::{Direction, GroupKey, OwnerKey};
 use crate::analysis::listeners::{ListenerKey, ListenerRow, listener_rows};
 use crate::analysis::timewait::TimeWaitReport;
 use crate::model::Proto;
@@ -105,8 +106,12 @@ impl App {
             return;
         };
         self.drill = Some(Drill {
-            proto: Proto::Tcp,
-            port: line.listener.local.port(),
+            key: GroupKey {
+                direction: Direction::Inbound,
+                proto: Proto::Tcp,
+                port: line.listener.local.port(),
+                owner: OwnerKey::Any,
+            },
             nav: Nav::default(),
             sort: Sort::default(),
             rows: Vec::new(),
@@ -260,7 +265,7 @@ mod tests {
         press(&mut app, "enter");
         assert_eq!(app.panels.open, None);
         let drill = app.drill.as_ref().unwrap();
-        assert_eq!((drill.proto, drill.port), (Proto::Tcp, 8080));
+        assert_eq!((drill.key.proto, drill.key.port), (Proto::Tcp, 8080));
         // 1 listener + 18 CLOSE_WAIT after 3 ticks of 6.
         assert_eq!(drill.rows.len(), 19);
         // The TIME_WAIT panel has no selection: enter and arrows do nothing there.

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use crate::analysis::group::{Direction, GroupKey, Grouping};
 use crate::model::{Proto, Socket};
 use crate::tui::app::{App, View};
 use crate::tui::sort;
@@ -17,7 +18,7 @@ pub fn sock_key(s: &Socket) -> SockKey {
 /// The selected row of each table, by identity, so a new snapshot or sort keeps it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Anchors {
-    port: Option<(Proto, u16)>,
+    port: Option<GroupKey>,
     conn: Option<SockKey>,
     drill: Option<SockKey>,
 }
@@ -49,11 +50,15 @@ impl App {
     }
 
     fn refresh_groups(&mut self) {
-        self.grouper
-            .group_into(&self.snapshot, &self.filter, &mut self.groups);
+        self.grouper.group_into(
+            &self.snapshot,
+            &self.filter,
+            self.grouping,
+            &mut self.groups,
+        );
         sort::sort_groups(&mut self.groups, self.ports_sort, &self.snapshot);
         if let Some(key) = self.anchors.port
-            && let Some(i) = self.groups.iter().position(|g| (g.proto, g.port) == key)
+            && let Some(i) = self.groups.iter().position(|g| g.key == key)
         {
             self.ports_nav.selected = i;
         }
@@ -89,13 +94,19 @@ impl App {
             return;
         };
         let (snapshot, filter) = (&self.snapshot, &self.filter);
+        let grouping = match drill.key.direction {
+            Direction::Local => Grouping::LocalPorts,
+            Direction::Inbound | Direction::Outbound => Grouping::Services,
+        };
+        self.classifier.prepare(snapshot, grouping);
+        let classifier = &self.classifier;
         drill.rows.clear();
         drill.rows.extend(
             (0u32..)
                 .zip(&snapshot.sockets)
                 .filter(|(_, s)| {
-                    s.proto == drill.proto
-                        && s.local.port() == drill.port
+                    s.proto == drill.key.proto
+                        && classifier.key(s) == drill.key
                         && (filter.is_empty() || filter.matches(s, snapshot))
                 })
                 .map(|(i, _)| i),
@@ -110,7 +121,8 @@ impl App {
         );
         let mut summary = Vec::with_capacity(1);
         let sockets = drill.rows.iter().map(|&i| &snapshot.sockets[i as usize]);
-        self.grouper.group_sockets(snapshot, sockets, &mut summary);
+        self.grouper
+            .group_sockets(snapshot, sockets, grouping, &mut summary);
         drill.summary = summary.pop();
         if let Some(key) = self.anchors.drill
             && let Some(i) = self.find_row(&drill.rows, key)
@@ -138,10 +150,7 @@ impl App {
     /// snapshot, so they keep their anchor).
     pub(super) fn remember_selection(&mut self) {
         if !self.stale.groups {
-            self.anchors.port = self
-                .groups
-                .get(self.ports_nav.selected)
-                .map(|g| (g.proto, g.port));
+            self.anchors.port = self.groups.get(self.ports_nav.selected).map(|g| g.key);
         }
         if !self.stale.conns {
             self.anchors.conn = self.socket_at(&self.conn_rows, self.conns_nav.selected);

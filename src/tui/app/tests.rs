@@ -5,16 +5,16 @@ use std::time::Duration;
 use crossterm::event::{Event as TermEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use super::*;
-use crate::model::Owners;
+use crate::model::{Owners, Proto};
 use crate::tui::testing::{app, app_with, at, press, snapshot, t0, type_text};
 
 fn ports(app: &App) -> Vec<(Proto, u16)> {
-    app.groups.iter().map(|g| (g.proto, g.port)).collect()
+    app.groups.iter().map(|g| (g.proto(), g.port())).collect()
 }
 
 fn selected_port(app: &App) -> (Proto, u16) {
     let g = &app.groups[app.ports_nav.selected];
-    (g.proto, g.port)
+    (g.proto(), g.port())
 }
 
 fn select_port(app: &mut App, port: u16) {
@@ -29,14 +29,14 @@ fn select_port(app: &mut App, port: u16) {
 }
 
 #[test]
-fn listening_ports_come_first_by_default() {
+fn listening_ports_come_first_then_busiest() {
     let app = app(40);
     assert_eq!(
         ports(&app)[..6],
         [
-            (Proto::Tcp, 22),
-            (Proto::Tcp, 80),
             (Proto::Tcp, 443),
+            (Proto::Tcp, 80),
+            (Proto::Tcp, 22),
             (Proto::Tcp, 5432),
             (Proto::Tcp, 8080),
             (Proto::Udp, 53),
@@ -44,9 +44,55 @@ fn listening_ports_come_first_by_default() {
     );
     assert!(app.groups[..6].iter().all(|g| g.listening));
     assert!(app.groups.len() > 6);
-    assert!(app.groups[6..].iter().all(|g| !g.listening));
-    let clients: Vec<u16> = app.groups[6..].iter().map(|g| g.port).collect();
-    assert!(clients.windows(2).all(|w| w[0] < w[1]));
+    // The client sockets fold into outbound rows: none per ephemeral local port.
+    assert!(
+        app.groups[6..]
+            .iter()
+            .all(|g| !g.listening && g.is_outbound())
+    );
+    let totals: Vec<u32> = app.groups[6..].iter().map(|g| g.total).collect();
+    assert!(totals.windows(2).all(|w| w[0] >= w[1]));
+}
+
+#[test]
+fn l_toggles_the_raw_per_local_port_grouping() {
+    let mut app = app(40);
+    let services = app.groups.len();
+    press(&mut app, "l");
+    assert_eq!(app.grouping, Grouping::LocalPorts);
+    assert!(app.groups.len() > services, "one row per client port");
+    assert!(app.groups.iter().all(|g| !g.is_outbound()));
+    let total = |app: &App| app.groups.iter().map(|g| g.total).sum::<u32>();
+    let raw_total = total(&app);
+    press(&mut app, "l");
+    assert_eq!(app.grouping, Grouping::Services);
+    assert_eq!(app.groups.len(), services);
+    assert_eq!(total(&app), raw_total, "the same sockets either way");
+}
+
+#[test]
+fn enter_on_an_outbound_row_lists_its_sockets() {
+    let mut app = app(40);
+    let at = app.groups.iter().position(PortGroup::is_outbound).unwrap();
+    let want = app.groups[at].clone();
+    press(&mut app, "home");
+    for _ in 0..at {
+        press(&mut app, "j");
+    }
+    press(&mut app, "enter");
+    let drill = app.drill.as_ref().unwrap();
+    assert_eq!(drill.key, want.key);
+    assert_eq!(drill.rows.len() as u32, want.total);
+    for &i in &drill.rows {
+        let s = &app.snapshot.sockets[i as usize];
+        assert_eq!(
+            s.remote.port(),
+            want.port(),
+            "the service's port is the peer's"
+        );
+        assert!(app.snapshot.is_ephemeral(s.local.port()));
+    }
+    assert_eq!(drill.summary.as_ref().map(|g| g.total), Some(want.total));
 }
 
 #[test]
@@ -82,7 +128,7 @@ fn typing_a_filter_updates_the_view_and_keeps_the_last_valid_one() {
     assert_eq!(ports(&app), vec![(Proto::Tcp, 443)]);
     press(&mut app, "c");
     assert_eq!(app.filter_text, "");
-    assert!(app.groups.len() > 7);
+    assert!(app.groups.len() > 1);
 }
 
 #[test]
@@ -91,7 +137,7 @@ fn prompt_cancel_restores_the_starting_filter() {
     assert_eq!(ports(&app), vec![(Proto::Udp, 53)]);
     press(&mut app, "/");
     press(&mut app, "ctrl+u");
-    assert!(app.groups.len() > 7);
+    assert!(app.groups.len() > 1);
     press(&mut app, "esc");
     assert_eq!(ports(&app), vec![(Proto::Udp, 53)]);
     assert_eq!(app.filter_text, "udp");
@@ -104,7 +150,7 @@ fn drill_down_and_back() {
     let before = app.ports_nav;
     press(&mut app, "enter");
     let drill = app.drill.as_ref().unwrap();
-    assert_eq!((drill.proto, drill.port), (Proto::Tcp, 443));
+    assert_eq!((drill.key.proto, drill.key.port), (Proto::Tcp, 443));
     let socks: Vec<_> = drill
         .rows
         .iter()
@@ -115,7 +161,7 @@ fn drill_down_and_back() {
             .iter()
             .all(|s| s.local.port() == 443 && s.proto == Proto::Tcp)
     );
-    let group = app.groups.iter().find(|g| g.port == 443).unwrap();
+    let group = app.groups.iter().find(|g| g.port() == 443).unwrap();
     assert_eq!(socks.len(), group.total as usize);
     assert!(
         socks[0].is_listening() && socks[1].is_listening(),
@@ -140,7 +186,10 @@ fn drill_down_from_the_connections_view() {
     let last = app.snapshot.sockets[app.conn_rows[app.conns_nav.selected] as usize];
     press(&mut app, "enter");
     let drill = app.drill.as_ref().unwrap();
-    assert_eq!((drill.proto, drill.port), (last.proto, last.local.port()));
+    assert_eq!(
+        (drill.key.proto, drill.key.port),
+        (last.proto, last.local.port())
+    );
     press(&mut app, "tab");
     assert!(app.drill.is_none());
     assert_eq!(app.view, View::Ports);
@@ -158,13 +207,13 @@ fn sort_cycles_columns_and_reverses() {
     assert_eq!(app.ports_sort.column, Some(GroupColumn::Total));
     let totals: Vec<u32> = app.groups.iter().map(|g| g.total).collect();
     assert!(totals.windows(2).all(|w| w[0] >= w[1]), "{totals:?}");
-    assert_eq!(app.groups[0].port, 443);
+    assert_eq!(app.groups[0].port(), 443);
     press(&mut app, "r");
     let totals: Vec<u32> = app.groups.iter().map(|g| g.total).collect();
     assert!(totals.windows(2).all(|w| w[0] <= w[1]), "{totals:?}");
     press(&mut app, "s");
     assert_eq!(app.ports_sort, Sort::default());
-    assert_eq!(app.groups[0].port, 22);
+    assert_eq!(app.groups[0].port(), 443, "busiest listening row first");
 }
 
 #[test]

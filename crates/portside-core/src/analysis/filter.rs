@@ -216,7 +216,10 @@ mod tests {
                 "laddr:127.0.0.1 raddr:192.168.0.0/16",
             ),
             ("!addr:2001:db8::/32", "!addr:2001:db8::/32"),
-            ("Reach:Public,ALL-interfaces,lo", "reach:public,all,loopback"),
+            (
+                "Reach:Public,ALL-interfaces,lo",
+                "reach:public,all,loopback",
+            ),
         ];
         for (expr, want) in cases {
             assert_eq!(norm(expr), want, "{expr}");

@@ -282,8 +282,7 @@ impl Grouper {
 /// The address of [`ip_bits`]: IPv4-mapped back to IPv4.
 fn unbits(bits: u128) -> IpAddr {
     let v6 = std::net::Ipv6Addr::from_bits(bits);
-    v6.to_ipv4_mapped()
-        .map_or(IpAddr::V6(v6), IpAddr::V4)
+    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
 }
 
 fn add_socket(group: &mut PortGroup, socket: &Socket) {

@@ -1,6 +1,7 @@
 //! Where a listening socket can be reached from, judged by its bind address alone:
-//! `loopback` (127.0.0.0/8, ::1), `all` interfaces (0.0.0.0, ::), or the class of the one
-//! address it is bound to: `private` (RFC 1918, IPv6 ULA fc00::/7, link-local) or `public`.
+//! `loopback` (127.0.0.0/8, `::1`), `all` interfaces (0.0.0.0, `::`), or the class of the
+//! one address it is bound to: `private` (RFC 1918, IPv6 ULA `fc00::/7`, link-local) or
+//! `public`.
 //!
 //! A listening program is an open door; this says which doors face where. It says nothing
 //! about firewall rules (portside does not read them): `public` means "bound where a

@@ -11,6 +11,7 @@ use foldhash::{HashMap, HashMapExt};
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
+use crate::analysis::group::{Classifier, Grouping, OwnerKey};
 use crate::analysis::insight::Insight;
 use crate::analysis::ports::top_counts;
 use crate::model::{Proto, Snapshot, TcpState};
@@ -90,7 +91,7 @@ pub fn range_size((low, high): (u16, u16)) -> u32 {
     }
 }
 
-/// TIME_WAIT on one local port.
+/// TIME_WAIT on one inbound (local, non-client) port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortTimeWait {
     pub port: u16,
@@ -99,18 +100,31 @@ pub struct PortTimeWait {
     pub listening: bool,
 }
 
+/// Client-side TIME_WAIT toward one remote service endpoint, of one owning program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OutboundTimeWait {
+    pub remote: SocketAddr,
+    /// The program, as in outbound groups; [`OwnerKey::Unknown`] when no process was seen.
+    pub owner: OwnerKey,
+    pub count: u32,
+}
+
 /// Everything the TIME_WAIT panel and `--once --group` print, for one snapshot.
+///
+/// Lists follow the group model: server-side TIME_WAIT by inbound port, client-side by
+/// outbound service (remote address:port and owning program), never one row per client
+/// port.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimeWaitReport {
     /// TCP sockets in TIME_WAIT.
     pub total: u32,
     pub split: TimeWaitSplit,
-    /// Local ports with the most TIME_WAIT, most first.
-    pub by_local_port: Vec<PortTimeWait>,
-    /// Remote addresses with the most TIME_WAIT, most first.
+    /// Inbound ports with the most TIME_WAIT, most first.
+    pub by_inbound_port: Vec<PortTimeWait>,
+    /// Outbound services (remote address:port, program) with the most TIME_WAIT.
+    pub by_outbound: Vec<OutboundTimeWait>,
+    /// Remote addresses with the most TIME_WAIT (peers of either side), most first.
     pub by_remote_addr: Vec<(IpAddr, u32)>,
-    /// Remote address:port pairs with the most TIME_WAIT, most first.
-    pub by_remote: Vec<(SocketAddr, u32)>,
     /// Destinations using the most ephemeral ports (all states), most first.
     pub ephemeral: Vec<EphemeralUse>,
     /// The kernel's ephemeral range the percentages refer to, inclusive.
@@ -123,35 +137,46 @@ impl TimeWaitReport {
     /// `insight.history().state_series(Proto::Tcp, TcpState::TimeWait)`.
     pub fn build(insight: &Insight, snapshot: &Snapshot, top: usize) -> TimeWaitReport {
         let tw = insight.count(Proto::Tcp, TcpState::TimeWait) as usize;
+        let mut classifier = Classifier::default();
+        classifier.prepare(snapshot, Grouping::Services);
         let mut by_addr: HashMap<IpAddr, u32> = HashMap::with_capacity(tw.min(4096));
-        let mut by_remote: HashMap<SocketAddr, u32> = HashMap::with_capacity(tw);
+        let mut by_port: HashMap<u16, u32> = HashMap::new();
+        let mut by_outbound: HashMap<(SocketAddr, OwnerKey), u32> = HashMap::new();
         for s in &snapshot.sockets {
             if s.proto == Proto::Tcp && s.state == TcpState::TimeWait {
                 *by_addr.entry(s.remote.ip()).or_default() += 1;
-                *by_remote.entry(s.remote).or_default() += 1;
+                if classifier.is_client(s) {
+                    *by_outbound
+                        .entry((s.remote, classifier.owner(s)))
+                        .or_default() += 1;
+                } else {
+                    *by_port.entry(s.local.port()).or_default() += 1;
+                }
             }
         }
-        let tw_ports = insight
-            .ports()
-            .rows()
-            .iter()
-            .filter(|r| r.key.proto == Proto::Tcp && r.count(TcpState::TimeWait) > 0)
-            .map(|r| (r.key.port, r.count(TcpState::TimeWait)));
-        let by_local_port = top_counts(tw_ports, top)
+        let by_inbound_port = top_counts(by_port.into_iter(), top)
             .into_iter()
             .map(|(port, count)| PortTimeWait {
                 port,
                 count,
-                listening: insight.listening().contains(Proto::Tcp, port),
+                listening: classifier.listens(Proto::Tcp, port),
+            })
+            .collect();
+        let by_outbound = top_counts(by_outbound.into_iter(), top)
+            .into_iter()
+            .map(|((remote, owner), count)| OutboundTimeWait {
+                remote,
+                owner,
+                count,
             })
             .collect();
         let split = insight.time_wait();
         TimeWaitReport {
             total: split.total(),
             split,
-            by_local_port,
+            by_inbound_port,
+            by_outbound,
             by_remote_addr: top_counts(by_addr.into_iter(), top),
-            by_remote: top_counts(by_remote.into_iter(), top),
             ephemeral: insight.ephemeral_top(top),
             ephemeral_range: insight.ephemeral_range(),
         }
@@ -264,18 +289,28 @@ mod tests {
                 client_side: 3
             }
         );
+        // Server side by inbound port; client side by remote service and program (none
+        // seen here), never by client port.
         assert_eq!(
-            r.by_local_port,
+            r.by_inbound_port,
+            vec![PortTimeWait {
+                port: 80,
+                count: 2,
+                listening: true
+            }]
+        );
+        assert_eq!(
+            r.by_outbound,
             vec![
-                PortTimeWait {
-                    port: 80,
-                    count: 2,
-                    listening: true
+                OutboundTimeWait {
+                    remote: "10.5.0.5:5432".parse().unwrap(),
+                    owner: OwnerKey::Unknown,
+                    count: 2
                 },
-                PortTimeWait {
-                    port: 33000,
-                    count: 1,
-                    listening: false
+                OutboundTimeWait {
+                    remote: "10.5.0.6:443".parse().unwrap(),
+                    owner: OwnerKey::Unknown,
+                    count: 1
                 },
             ]
         );
@@ -286,7 +321,6 @@ mod tests {
                 ("10.5.0.6".parse().unwrap(), 1)
             ]
         );
-        assert_eq!(r.by_remote[0], ("10.5.0.5:5432".parse().unwrap(), 2));
         assert_eq!(r.ephemeral.len(), 2);
         let db = r.ephemeral[0];
         assert_eq!(

@@ -40,12 +40,14 @@ unsafe fn ip_of(sa: *const libc::sockaddr) -> Option<IpAddr> {
     match i32::from(unsafe { (*sa).sa_family }) {
         libc::AF_INET => {
             // SAFETY: AF_INET addresses are sockaddr_in.
-            let sin = unsafe { &*sa.cast::<libc::sockaddr_in>() };
-            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+            let sin = unsafe { sa.cast::<libc::sockaddr_in>().read_unaligned() };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))))
         }
         libc::AF_INET6 => {
             // SAFETY: AF_INET6 addresses are sockaddr_in6.
-            let sin6 = unsafe { &*sa.cast::<libc::sockaddr_in6>() };
+            let sin6 = unsafe { sa.cast::<libc::sockaddr_in6>().read_unaligned() };
             Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
         }
         _ => None,

@@ -65,6 +65,9 @@ pub struct HostInfo {
     pub hostname: String,
     /// Kernel release (`uname -r`).
     pub kernel: String,
+    /// Whether the host's interfaces have public addresses (filled by the caller from
+    /// [`interfaces::addresses`](crate::source::interfaces::addresses)).
+    pub public: crate::analysis::reach::PublicAddrs,
 }
 
 /// The ephemeral port range from `sys/net/ipv4/ip_local_port_range` under `proc_root`.
@@ -148,6 +151,7 @@ pub fn host_info(proc_root: &Path) -> HostInfo {
     HostInfo {
         hostname: read(HOSTNAME),
         kernel: read(OSRELEASE),
+        public: crate::analysis::reach::PublicAddrs::default(),
     }
 }
 

@@ -43,7 +43,12 @@ fn snapshot() -> Snapshot {
         vec![3].into(),
         vec![4].into(),
     ];
-    let mut l4 = tcp(TcpState::Listen, "0.0.0.0:80", "0.0.0.0:0", Owners::Known(0));
+    let mut l4 = tcp(
+        TcpState::Listen,
+        "0.0.0.0:80",
+        "0.0.0.0:0",
+        Owners::Known(0),
+    );
     l4.recv_q = 2;
     l4.send_q = 511;
     let mut l6 = tcp(TcpState::Listen, "[::1]:80", "[::]:0", Owners::Known(2));
@@ -60,7 +65,12 @@ fn snapshot() -> Snapshot {
         tcp(est, "10.0.0.9:50000", "10.0.0.1:80", Owners::Known(1)),
         tcp(est, "10.0.0.9:50001", "10.0.0.1:80", Owners::Known(1)),
         // Client TIME_WAIT to :80 whose process was never seen.
-        tcp(tw, "10.0.0.9:50002", "10.0.0.1:80", Owners::None(Unattributed::NoInode)),
+        tcp(
+            tw,
+            "10.0.0.9:50002",
+            "10.0.0.1:80",
+            Owners::None(Unattributed::NoInode),
+        ),
         // Two api-server workers to two postgres hosts.
         tcp(est, "10.0.0.1:40000", "10.0.0.5:5432", Owners::Known(3)),
         tcp(est, "10.0.0.1:40001", "10.0.0.5:5432", Owners::Known(4)),
@@ -84,7 +94,13 @@ fn snapshot() -> Snapshot {
             Owners::None(Unattributed::NotFound),
         ),
         // A connected UDP client of DNS.
-        sock(Proto::Udp, est, "10.0.0.1:45000", "10.0.0.53:53", Owners::Known(1)),
+        sock(
+            Proto::Udp,
+            est,
+            "10.0.0.1:45000",
+            "10.0.0.53:53",
+            Owners::Known(1),
+        ),
     ];
     s
 }
@@ -128,7 +144,11 @@ fn client_sockets_fold_into_outbound_groups_per_program() {
         "{groups:#?}"
     );
     let to_web = find(&groups, Direction::Outbound, Proto::Tcp, 80);
-    assert_eq!(to_web.len(), 2, "curl, and the TIME_WAIT of no known process");
+    assert_eq!(
+        to_web.len(),
+        2,
+        "curl, and the TIME_WAIT of no known process"
+    );
     let curl = to_web
         .iter()
         .find(|g| g.key.owner == OwnerKey::Program(2))
@@ -150,7 +170,10 @@ fn client_sockets_fold_into_outbound_groups_per_program() {
     assert_eq!(pg.key.owner, OwnerKey::Program(3));
     assert_eq!(pg.owners, vec![3, 4]);
     assert_eq!(
-        (pg.count(TcpState::Established), pg.count(TcpState::TimeWait)),
+        (
+            pg.count(TcpState::Established),
+            pg.count(TcpState::TimeWait)
+        ),
         (3, 1)
     );
     assert_eq!(pg.service, Some("postgresql"));
@@ -187,7 +210,10 @@ fn raw_grouping_keeps_one_row_per_local_port() {
     assert!(groups.iter().all(|g| g.key.direction == Direction::Local));
     let client = find(&groups, Direction::Local, Proto::Tcp, 50000);
     assert_eq!(client.len(), 1);
-    assert_eq!(client[0].service, None, "a client's ephemeral port has no service");
+    assert_eq!(
+        client[0].service, None,
+        "a client's ephemeral port has no service"
+    );
     // 2 listeners' port, 13 distinct TCP local ports in all.
     assert_eq!(find(&groups, Direction::Local, Proto::Tcp, 80)[0].total, 5);
     let sockets: u32 = groups.iter().map(|g| g.total).sum();
@@ -207,7 +233,11 @@ fn default_order_is_listening_first_then_busiest() {
         assert!(pair[0].total >= pair[1].total);
     }
     assert_eq!(groups[0].port(), 80);
-    assert_eq!(groups[listening].port(), 5432, "4 sockets: the busiest client row");
+    assert_eq!(
+        groups[listening].port(),
+        5432,
+        "4 sockets: the busiest client row"
+    );
 }
 
 #[test]
