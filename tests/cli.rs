@@ -33,6 +33,9 @@ fn bad_input_is_one_line_naming_the_bad_part_with_exit_2() {
         (&["--once", "--alert", "time_wait>lots"], "lots"),
         (&["--once", "--alert", "tw_storm>5"], "tw_storm"),
         (&["--once", "--alert", "time_wait>80%"], "time_wait"),
+        (&["--once", "-l", "reach:outside"], "'outside'"),
+        (&["--once", "reach:public,,all"], "reach:public,,all"),
+        (&["--once", "--group", "reach:"], "'reach:'"),
     ];
     for (args, bad) in cases {
         let out = portside(args);
