@@ -4,6 +4,8 @@
 
 #[path = "support/netns.rs"]
 mod netns;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -331,4 +333,256 @@ fn listeners_get_their_reach_and_the_filter_selects_by_it() {
         ports_of(&["all", "private", "public"])
     );
     helper.send("done");
+}
+
+/// The grouped view's header and the rows of `port`: `(inbound, outbound)`.
+fn live_rows(screen: &str, port: u16) -> Option<(String, String, String)> {
+    let header = screen
+        .lines()
+        .find(|l| l.starts_with("PROTO") && l.contains("ESTAB"))?;
+    let row = |want: &str| {
+        screen
+            .lines()
+            .find(|l| l.starts_with("tcp") && l.split_whitespace().nth(1) == Some(want))
+            .map(ToString::to_string)
+    };
+    Some((
+        header.to_string(),
+        row(&port.to_string())?,
+        row(&format!("→{port}"))?,
+    ))
+}
+
+/// The right-aligned cell of `row` under the column `label` of `header`.
+fn cell(header: &str, row: &str, label: &str) -> String {
+    let end = header.find(label).expect("column on screen") + label.len();
+    let end = header[..end].chars().count();
+    let upto: String = row.chars().take(end).collect();
+    upto.split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn the_live_view_shows_the_same_two_rows() {
+    if !need_root("the_live_view_shows_the_same_two_rows") || !tmux::need_tmux() {
+        return;
+    }
+    let mut ns = Netns::new("groups-tui");
+    let mut server = ns.spawn_python(SERVER, &[]);
+    let port: u16 = server.line().parse().unwrap();
+    let n = CONNECTIONS.to_string();
+    let mut client = ns.spawn_python(CLIENT, &[&port.to_string(), &n]);
+    assert_eq!(client.line(), "open");
+    let est_to = format!("state established ( dport = :{port} )");
+    wait_ss(&ns, &est_to, CONNECTIONS);
+
+    let ip = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v ip"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let term = tmux::Tmux::start(&tmux::shell());
+    term.wait_for("the shell", Duration::from_secs(10), |s| {
+        s.contains(tmux::PROMPT.trim_end())
+    });
+    term.type_text(&format!(
+        "{} netns exec {} {} --interval 500ms",
+        ip.trim(),
+        ns.name,
+        env!("CARGO_BIN_EXE_portside")
+    ));
+    term.keys(&["Enter"]);
+    let all = CONNECTIONS.to_string();
+    let screen = term.wait_for("both rows, all established", Duration::from_secs(30), |s| {
+        live_rows(s, port)
+            .is_some_and(|(h, i, o)| cell(&h, &i, "ESTAB") == all && cell(&h, &o, "ESTAB") == all)
+    });
+    let (h, _, out) = live_rows(&screen, port).unwrap();
+    assert!(
+        out.contains("python3"),
+        "owned by the client: {out}\n{screen}"
+    );
+    assert_eq!(cell(&h, &out, "LISTEN"), "·");
+
+    client.send("close");
+    assert_eq!(client.line(), "closed");
+    let half = (CONNECTIONS / 2).to_string();
+    let screen = term.wait_for("half closed by the client", Duration::from_secs(30), |s| {
+        live_rows(s, port).is_some_and(|(h, i, o)| {
+            h.contains("TIME_W")
+                && cell(&h, &i, "ESTAB") == half
+                && cell(&h, &o, "ESTAB") == half
+                && cell(&h, &o, "TIME_W") == half
+        })
+    });
+    let ss_est = ns.ss_count(&est_to);
+    let ss_tw = ns.ss_count(&format!("state time-wait ( dport = :{port} )"));
+    assert_eq!(
+        (ss_est, ss_tw),
+        (CONNECTIONS / 2, CONNECTIONS / 2),
+        "{screen}"
+    );
+    // The client's ephemeral ports have no rows: exactly the two rows of the port.
+    let rows = screen
+        .lines()
+        .filter(|l| l.starts_with("tcp") && l.contains(&port.to_string()))
+        .count();
+    assert_eq!(rows, 2, "{screen}");
+    // The TIME_WAIT owners were inferred from the sample before the close: the outbound
+    // row stays the client's.
+    let (_, _, out) = live_rows(&screen, port).unwrap();
+    assert!(out.contains("python3"), "{out}");
+    term.keys(&["q"]);
+    term.wait_for("the shell again", Duration::from_secs(10), |s| {
+        s.lines()
+            .filter(|l| l.starts_with(tmux::PROMPT.trim_end()))
+            .count()
+            >= 2
+    });
+    drop(server);
+}
+
+/// nginx from the Debian package, on 127.0.0.1:8080 inside its own namespace, with its own
+/// config, pid and log files in a temp directory; stopped (SIGQUIT, then waited for) on drop.
+struct Nginx {
+    master: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(ns: &Netns) -> Nginx {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().display().to_string();
+        let conf = format!(
+            "daemon off;\nworker_processes 2;\npid {p}/nginx.pid;\nerror_log {p}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  keepalive_requests 100000000;\n  \
+             keepalive_timeout 60s;\n  client_body_temp_path {p}/body;\n  \
+             proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n  \
+             uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n  \
+             server {{ listen 127.0.0.1:8080; location / {{ return 200 \"ok\\n\"; }} }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let master = ns
+            .command("nginx")
+            .args(["-p", &p, "-e", &format!("{p}/error.log"), "-c"])
+            .arg(dir.path().join("nginx.conf"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("nginx (Debian package nginx)");
+        wait_ss(ns, "state listening ( sport = :8080 )", 1);
+        Nginx { master, _dir: dir }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.master.id() as i32, libc::SIGQUIT) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if self.master.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.master.kill();
+        let _ = self.master.wait();
+    }
+}
+
+/// Runs `client` (a load tool, keeping its connections: nginx allows endless keep-alive
+/// requests) against nginx in a fresh namespace; while it runs, the grouped output holds
+/// exactly the 8080 inbound group and one outbound group owned by the client, and nothing
+/// for the client's ephemeral ports.
+fn nginx_under(client: &str, args: &[&str]) {
+    let ns = Netns::new("nginx");
+    let nginx = Nginx::start(&ns);
+    let mut load = ns
+        .command(client)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{client}: {e}"));
+    let start = Instant::now();
+    while ns.ss_count("state established ( dport = :8080 )") == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{client} connects"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = ns.output(
+        env!("CARGO_BIN_EXE_portside"),
+        &[
+            "--group",
+            "--format",
+            "json",
+            "--count",
+            "3",
+            "--interval",
+            "300ms",
+        ],
+    );
+    let running = load.try_wait().unwrap().is_none();
+    let _ = load.kill();
+    let _ = load.wait();
+    assert!(running, "{client} ran through the samples");
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let groups = groups(&v);
+    let inbound: Vec<&Value> = groups
+        .iter()
+        .filter(|g| g["direction"] == "inbound")
+        .collect();
+    let outbound: Vec<&Value> = groups
+        .iter()
+        .filter(|g| g["direction"] == "outbound")
+        .collect();
+    assert_eq!(inbound.len(), 1, "{client}: {v}");
+    assert_eq!(inbound[0]["local_port"], 8080);
+    assert_eq!(inbound[0]["reach"], "loopback");
+    let names = |g: &Value| -> Vec<String> {
+        g["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        names(inbound[0]).iter().all(|n| n == "nginx"),
+        "{}",
+        inbound[0]
+    );
+    // One outbound group owned by a process: the client's. A connection the client closed
+    // before portside ever saw it (wrk's first probe) is TIME_WAIT of no known process:
+    // it may only sit in an `unknown` group of the same service.
+    let (owned, unknown): (Vec<&Value>, Vec<&Value>) =
+        outbound.iter().partition(|g| g["owner"] != "unknown");
+    assert_eq!(owned.len(), 1, "{client}: one owned outbound group: {v}");
+    assert_eq!(owned[0]["remote_port"], 8080);
+    assert_eq!(names(owned[0]), [client], "{}", owned[0]);
+    assert!(state(owned[0], "ESTABLISHED") > 0, "{}", owned[0]);
+    for g in &unknown {
+        assert_eq!(g["remote_port"], 8080, "{g}");
+        assert_eq!(state(g, "TIME_WAIT"), g["total"].as_u64().unwrap(), "{g}");
+    }
+    assert_eq!(groups.len(), 1 + outbound.len(), "nothing else: {v}");
+    drop(nginx);
+}
+
+#[test]
+fn nginx_under_wrk_and_ab_is_one_inbound_and_one_outbound_row() {
+    if !need_root("nginx_under_wrk_and_ab_is_one_inbound_and_one_outbound_row") {
+        return;
+    }
+    let url = "http://127.0.0.1:8080/";
+    nginx_under("wrk", &["-t2", "-c50", "-d10s", url]);
+    nginx_under("ab", &["-q", "-k", "-n", "5000000", "-c", "20", url]);
 }
