@@ -5,6 +5,10 @@
 #[path = "support/netns.rs"]
 mod netns;
 #[path = "support/tmux.rs"]
+#[expect(
+    dead_code,
+    reason = "the shared tmux harness: this file uses part of it"
+)]
 mod tmux;
 
 use std::collections::HashSet;
@@ -76,6 +80,7 @@ fn wait_ss(ns: &Netns, args: &str, want: usize) {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, checked step by step")]
 fn a_server_and_its_clients_make_one_inbound_and_one_outbound_group() {
     if !need_root("a_server_and_its_clients_make_one_inbound_and_one_outbound_group") {
         return;
@@ -222,6 +227,7 @@ sys.stdin.readline()
 "#;
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "one scenario, checked step by step")]
 fn listeners_get_their_reach_and_the_filter_selects_by_it() {
     if !need_root("listeners_get_their_reach_and_the_filter_selects_by_it") {
         return;
@@ -483,7 +489,7 @@ impl Nginx {
 impl Drop for Nginx {
     fn drop(&mut self) {
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.master.id() as i32, libc::SIGQUIT) };
+        unsafe { libc::kill(self.master.id().cast_signed(), libc::SIGQUIT) };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if self.master.try_wait().ok().flatten().is_some() {
