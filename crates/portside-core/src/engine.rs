@@ -165,6 +165,34 @@ pub struct Tick {
     pub scope: Scope,
 }
 
+impl Tick {
+    /// The tick a consumer shows before the first sample: no sockets, no history.
+    pub fn empty(filter: Filter, filter_text: String) -> Tick {
+        let snapshot = Arc::new(Snapshot::empty());
+        let insight = Arc::new(Insight::default());
+        Tick {
+            sample: 0,
+            taken_at: snapshot.taken_at,
+            took: Duration::ZERO,
+            totals: totals(&snapshot),
+            host: Arc::clone(&insight),
+            churn: Churn::default(),
+            listen_stats: None,
+            settings: None,
+            scope: Scope {
+                filter,
+                filter_text,
+                time_wait: TimeWaitReport::build(&insight, &snapshot, 0),
+                snapshot: Arc::clone(&snapshot),
+                insight,
+                listeners: Vec::new(),
+                alerts: Vec::new(),
+            },
+            snapshot,
+        }
+    }
+}
+
 /// What the last sample left for a re-derivation.
 struct Last {
     sample: u64,
