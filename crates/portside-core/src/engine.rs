@@ -326,7 +326,7 @@ impl Engine {
             .sockets
             .iter()
             .filter(|s| filter.matches(s, snapshot))
-            .cloned()
+            .copied()
             .collect();
         let mut coverage = Coverage::default();
         for s in &sockets {

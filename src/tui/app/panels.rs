@@ -339,7 +339,6 @@ mod tests {
 
 #[cfg(test)]
 mod scope_tests {
-    use super::*;
     use crate::analysis::alerts::Alert;
     use crate::analysis::filter::Filter;
     use crate::model::TcpState;
