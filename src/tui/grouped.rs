@@ -315,7 +315,7 @@ fn trend_cell(app: &App, g: &PortGroup, spark: usize) -> Cell {
     if g.is_outbound() {
         return Cell::default();
     }
-    let history = app.insight.history();
+    let history = app.insight().history();
     let Some(h) = history.port(PortKey::new(g.proto(), g.port())) else {
         return Cell::default();
     };
