@@ -64,6 +64,8 @@ pub struct TuiConfig {
     pub numeric: bool,
     /// Alert rules: the defaults with the command line's `--alert`s applied.
     pub alerts: Vec<crate::analysis::alerts::Alert>,
+    pub theme: Theme,
+    pub keymap: keys::KeyMap,
 }
 
 /// The TUI ended because of a signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT); the terminal is
@@ -93,6 +95,8 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         filter,
         numeric,
         alerts,
+        theme,
+        keymap,
     } = config;
     let interval = interval.max(MIN_INTERVAL);
     let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;
@@ -100,11 +104,12 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         interval,
         host: sysctl::host_info(&sampler.proc_root),
         numeric,
-        theme: Theme::from_env(),
+        theme,
         filter_text: filter,
         parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
         alerts,
+        keymap,
     };
     let mut app = App::new(options, Instant::now()).context("bad filter")?;
     let (tx, rx) = mpsc::channel();

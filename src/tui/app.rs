@@ -46,6 +46,8 @@ pub struct AppOptions {
     pub area: Rect,
     /// Alert rules checked on every sample (the defaults with the user's `--alert`s).
     pub alerts: Vec<Alert>,
+    /// The key bindings (defaults, preset and the config file's).
+    pub keymap: KeyMap,
 }
 
 /// The two main views.
@@ -108,7 +110,7 @@ pub struct App {
     pub(crate) host: HostInfo,
     pub(crate) interval: Duration,
     pub(crate) theme: Theme,
-    keymap: KeyMap,
+    pub(crate) keymap: KeyMap,
     parse_filter: fn(&str) -> Result<Filter, FilterError>,
     /// The snapshot on screen.
     pub(crate) snapshot: Box<Snapshot>,
@@ -173,7 +175,7 @@ impl App {
             host: options.host,
             interval: options.interval,
             theme: options.theme,
-            keymap: KeyMap::default(),
+            keymap: options.keymap,
             parse_filter: options.parse_filter,
             snapshot: Box::new(Snapshot::empty()),
             has_sample: false,

@@ -1,5 +1,5 @@
-//! The `?` overlay: every key, listed from the binding tables themselves so the help
-//! cannot drift from what the keys do, plus what the marks in the tables mean. Fits 80x24.
+//! The `?` overlay: every key, listed from the active bindings (defaults, preset and the
+//! user's) so the help cannot drift from what the keys do, plus what the marks in the tables mean. Fits 80x24.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use crate::tui::app::App;
-use crate::tui::keys::{self, Action, NORMAL, PROMPT};
+use crate::tui::keys::KeyMap;
 use crate::tui::theme::Theme;
 
 /// Width of the key column.
@@ -17,7 +17,7 @@ const KEYS_W: usize = 27;
 const INNER_W: usize = 70;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let lines = lines(app.theme);
+    let lines = lines(&app.keymap, app.theme);
     let width = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 2;
     let popup = centered(area, width, lines.len() as u16 + 2);
     frame.render_widget(Clear, popup);
@@ -27,8 +27,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
-fn lines(theme: Theme) -> Vec<Line<'static>> {
-    let mut lines: Vec<Line> = keys::keys_by_description(NORMAL)
+fn lines(keymap: &KeyMap, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines: Vec<Line> = keymap
+        .keys_by_description()
         .into_iter()
         .map(|(k, what)| {
             Line::from(vec![
@@ -40,9 +41,8 @@ fn lines(theme: Theme) -> Vec<Line<'static>> {
     lines.push(Line::styled(" In the / prompt:", theme.bold()));
     let mut prompt: Vec<(String, String, Style)> = Vec::new();
     prompt.extend(
-        keys::keys_by_description(PROMPT)
+        KeyMap::prompt_keys_by_description()
             .into_iter()
-            .filter(|(_, what)| *what != Action::Quit.describe())
             .map(|(k, what)| (k, what.to_string(), Style::new())),
     );
     prompt.push((
@@ -121,7 +121,7 @@ mod tests {
 
     #[test]
     fn help_fits_the_smallest_screen() {
-        let lines = lines(Theme::new(false));
+        let lines = lines(&KeyMap::default(), Theme::new(false));
         assert!(lines.len() + 2 <= 24, "{} lines", lines.len());
         for l in &lines {
             assert!(l.width() + 2 <= 80, "{l}");

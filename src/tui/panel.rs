@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::tui::app::App;
-use crate::tui::keys::{self, Action, NORMAL};
+use crate::tui::keys::Action;
 
 /// `[ name ]  stats…` on the left, `host-wide · esc back` on the right when it fits.
 pub fn title(
@@ -25,7 +25,10 @@ pub fn title(
     let left = Line::from(spans);
     let used = left.width();
     frame.render_widget(Paragraph::new(left), area);
-    let back = keys::first_key(NORMAL, Action::Back).unwrap_or("esc");
+    let back = app
+        .keymap
+        .first_key(Action::Back)
+        .unwrap_or_else(|| "esc".into());
     let right = Line::styled(format!("host-wide, unfiltered · {back} back "), theme.dim());
     let right_w = right.width() as u16;
     if usize::from(area.width) > used + usize::from(right_w) + 2 {

@@ -46,6 +46,7 @@ pub fn empty_app(width: u16, height: u16, filter: &str) -> App {
         parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
         alerts: crate::analysis::alerts::default_alerts(),
+        keymap: crate::tui::keys::KeyMap::default(),
     };
     App::new(options, t0()).expect("test filter parses")
 }
