@@ -144,9 +144,8 @@ fn init(path: Option<&Path>, force: bool) -> Result<(), Prepared> {
         }
         std::fs::write(path, Settings::default().init_text())
     };
-    write().map_err(|e| {
-        Prepared::Failed(anyhow::anyhow!("cannot write {}: {e}", path.display()))
-    })?;
+    write()
+        .map_err(|e| Prepared::Failed(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
     println!("wrote {}", path.display());
     Ok(())
 }

@@ -24,10 +24,8 @@ pub use completions::{FILTER_WORDS, Shell, write_completions, write_man};
 ///
 /// On a terminal, portside opens a live view. Piped, or with --once, it prints
 /// one snapshot (like `ss -tanup`, with owners, services and port classes).
-/// Settings are read from ~/.config/portside/config.toml (see `portside config`);
-/// flags override them.
 #[derive(Debug, Parser)]
-#[command(name = "portside", version = crate::VERSION, about, long_about)]
+#[command(name = "portside", version = crate::VERSION, about, long_about = None)]
 #[command(
     after_help = "FILTER terms are ANDed; `!` negates a term; `a,b` is a list; `a-b` a range:\n  \
     port:443  lport:8000-8100  rport:5432  state:tw,est  proc:nginx  pid:123\n  \
@@ -104,7 +102,7 @@ pub struct Cli {
     pub alert: Vec<String>,
 
     /// Colours of the live view: default, light, high-contrast, monochrome, or a theme file
-    #[arg(long, value_name = "THEME", value_parser = completions::theme_parser())]
+    #[arg(long, value_name = "THEME", value_parser = completions::theme_parser(), hide_possible_values = true)]
     pub theme: Option<String>,
 
     /// Filter expression, e.g. `port:443 state:est` (same language as the `/` prompt)

@@ -259,11 +259,9 @@ impl Settings {
                 unreachable!("the presets are checked (tested)");
             };
             let culprit = match &e {
-                BindingError::Conflict { first, second, .. } => {
-                    [*second, *first].into_iter().find_map(|name| {
-                        Some((file.key_line(Action::from_name(name)?)?, name))
-                    })
-                }
+                BindingError::Conflict { first, second, .. } => [*second, *first]
+                    .into_iter()
+                    .find_map(|name| Some((file.key_line(Action::from_name(name)?)?, name))),
                 BindingError::NoQuit => file.key_line(Action::Quit).map(|l| (l, "quit")),
                 BindingError::UnknownAction(_) => None,
             };
@@ -299,10 +297,12 @@ impl Settings {
     pub fn load_theme(&self) -> Result<Theme, SettingsError> {
         match &self.theme.value {
             ThemeChoice::Builtin(t) => Ok(t.theme()),
-            ThemeChoice::File(path) => Theme::from_file(path).map_err(|e| match self.theme.source {
-                Source::Flag(_) => SettingsError::ThemeFlag(e),
-                _ => SettingsError::File(e),
-            }),
+            ThemeChoice::File(path) => {
+                Theme::from_file(path).map_err(|e| match self.theme.source {
+                    Source::Flag(_) => SettingsError::ThemeFlag(e),
+                    _ => SettingsError::File(e),
+                })
+            }
         }
     }
 }

@@ -33,7 +33,13 @@ impl fmt::Display for TomlError {
 
 impl TomlError {
     /// An error about the value (or key) at `span` of `text`.
-    pub fn at(path: &Path, text: &str, span: Range<usize>, key: &str, message: impl fmt::Display) -> TomlError {
+    pub fn at(
+        path: &Path,
+        text: &str,
+        span: Range<usize>,
+        key: &str,
+        message: impl fmt::Display,
+    ) -> TomlError {
         TomlError {
             path: path.to_path_buf(),
             line: Some(line_of(text, span.start)),

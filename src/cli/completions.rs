@@ -73,9 +73,7 @@ impl TypedValueParser for Suggest {
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(
-            self.words.iter().map(|w| PossibleValue::new(*w)),
-        ))
+        Some(Box::new(self.words.iter().map(|w| PossibleValue::new(*w))))
     }
 }
 
@@ -107,9 +105,28 @@ pub fn write_completions(shell: Shell, out: &mut dyn Write) {
     clap_complete::generate(shell, &mut cmd, "portside", out);
 }
 
+/// What the man page says beyond `--help`.
+const MAN_DESCRIPTION: &str = "\
+On a terminal, portside opens a live view of the host's TCP and UDP sockets, grouped by \
+local port and TCP state, with their owners, services, queues and ages. Piped, or with \
+--once, it prints one snapshot (like `ss -tanup`); --count N prints N, --interval apart.
+
+Settings are read from $XDG_CONFIG_HOME/portside/config.toml (~/.config/portside/config.toml), \
+or the file given with --config or PORTSIDE_CONFIG; --no-config reads none. Flags override \
+the file. `portside config init` writes a commented file of every setting at its default; \
+`portside config show` prints the effective settings and where each came from. As root \
+under sudo, root's own file is read, not the invoking user's, unless given with --config.
+
+The live view's keys can be rebound in the file's [keys] table (preset = \"vim\" adds h, l, \
+ctrl+d, ctrl+u); `?` lists the keys in force. Themes: default, light, high-contrast, \
+monochrome (also used when NO_COLOR is set), or a theme file.
+
+Exit status: 0 on success, 2 on bad input (flags, filters, config or theme files), 1 on \
+other errors, 128+N when ended by signal N.";
+
 /// The man page, in roff.
 pub fn write_man(out: &mut dyn Write) -> io::Result<()> {
-    clap_mangen::Man::new(Cli::command()).render(out)
+    clap_mangen::Man::new(Cli::command().long_about(MAN_DESCRIPTION)).render(out)
 }
 
 #[cfg(test)]
@@ -134,19 +151,31 @@ mod tests {
 
     #[test]
     fn scripts_name_the_formats_and_filter_words() {
-        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::Elvish, Shell::PowerShell] {
+        for shell in [
+            Shell::Bash,
+            Shell::Zsh,
+            Shell::Fish,
+            Shell::Elvish,
+            Shell::PowerShell,
+        ] {
             let mut out = Vec::new();
             write_completions(shell, &mut out);
             let text = String::from_utf8(out).unwrap();
             assert!(text.contains("no-config"), "{shell}");
             // Elvish and PowerShell scripts from clap_complete complete flags, not values.
             if matches!(shell, Shell::Bash | Shell::Zsh | Shell::Fish) {
-                assert!(text.contains("json") && text.contains("time-wait"), "{shell}");
+                assert!(
+                    text.contains("json") && text.contains("time-wait"),
+                    "{shell}"
+                );
             }
         }
         let mut out = Vec::new();
         write_completions(Shell::Fish, &mut out);
         let fish = String::from_utf8(out).unwrap();
-        assert!(fish.contains("time-wait") && fish.contains("high-contrast"), "{fish}");
+        assert!(
+            fish.contains("time-wait") && fish.contains("high-contrast"),
+            "{fish}"
+        );
     }
 }

@@ -184,7 +184,10 @@ impl Parser<'_> {
                     return Err(self.error(
                         item.span(),
                         key,
-                        format!("unknown value '{other}' (values: {}, {})", names[0], names[1]),
+                        format!(
+                            "unknown value '{other}' (values: {}, {})",
+                            names[0], names[1]
+                        ),
                     ));
                 }
             }

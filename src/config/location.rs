@@ -131,7 +131,10 @@ fn sudo_note(env: &Env, used: Option<&Path>, exists: &impl Fn(&Path) -> bool) ->
     if !exists(&theirs) {
         return None;
     }
-    let user = env.sudo_user.clone().unwrap_or_else(|| format!("uid {uid}"));
+    let user = env
+        .sudo_user
+        .clone()
+        .unwrap_or_else(|| format!("uid {uid}"));
     let used = used.map_or_else(
         || "no config file (defaults)".to_string(),
         |p| format!("config file {}", p.display()),
@@ -147,7 +150,8 @@ fn sudo_note(env: &Env, used: Option<&Path>, exists: &impl Fn(&Path) -> bool) ->
 mod tests {
     use super::*;
 
-    const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+    const PASSWD: &str =
+        "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n";
 
     fn env(euid: u32, sudo: bool) -> Env {
         Env {
@@ -190,8 +194,14 @@ mod tests {
         let got = locate(&ConfigChoice::Default, &e, all);
         assert_eq!(got.path, Some("/root/.config/portside/config.toml".into()));
         let note = got.note.unwrap();
-        assert!(note.contains("using config file /root/.config/portside/config.toml"), "{note}");
-        assert!(note.contains("alice's /home/alice/.config/portside/config.toml is not read"), "{note}");
+        assert!(
+            note.contains("using config file /root/.config/portside/config.toml"),
+            "{note}"
+        );
+        assert!(
+            note.contains("alice's /home/alice/.config/portside/config.toml is not read"),
+            "{note}"
+        );
 
         let none = |_: &Path| false;
         let got = locate(&ConfigChoice::Default, &e, none);
@@ -200,7 +210,11 @@ mod tests {
         let only_alice = |p: &Path| p.starts_with("/home/alice");
         let got = locate(&ConfigChoice::Default, &e, only_alice);
         assert_eq!(got.path, None);
-        assert!(got.note.unwrap().contains("using no config file (defaults)"));
+        assert!(
+            got.note
+                .unwrap()
+                .contains("using no config file (defaults)")
+        );
 
         let asked = PathBuf::from("/home/alice/.config/portside/config.toml");
         let got = locate(&ConfigChoice::Given(asked.clone()), &e, all);

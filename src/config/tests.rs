@@ -19,7 +19,10 @@ fn values(s: &Settings) -> Settings {
     macro_rules! plain {
         ($($f:ident),*) => { $( s.$f.source = Source::Default; )* };
     }
-    plain!(interval, format, numeric, owners, group, protocols, families, listening, filter, alerts, theme, key_preset);
+    plain!(
+        interval, format, numeric, owners, group, protocols, families, listening, filter, alerts,
+        theme, key_preset
+    );
     for (_, k) in &mut s.keys {
         k.source = Source::Default;
     }
@@ -43,7 +46,11 @@ fn init_text_parses_back_to_the_defaults() {
     let all = layered(&uncommented, &Flags::default()).unwrap();
     assert_eq!(values(&all), Settings::default());
     assert!(matches!(all.interval.source, Source::File(_)));
-    assert!(all.keys.iter().all(|(_, k)| matches!(k.source, Source::File(_))));
+    assert!(
+        all.keys
+            .iter()
+            .all(|(_, k)| matches!(k.source, Source::File(_)))
+    );
     assert!(matches!(all.key_preset.source, Source::File(_)));
 }
 
@@ -63,8 +70,20 @@ fn file_over_default_flag_over_file() {
             second: true
         }
     );
-    assert!(file_only.alerts.value.iter().any(|a| a.to_string() == "time_wait>5"));
-    assert!(!file_only.alerts.value.iter().any(|a| a.to_string() == "time_wait>20000"));
+    assert!(
+        file_only
+            .alerts
+            .value
+            .iter()
+            .any(|a| a.to_string() == "time_wait>5")
+    );
+    assert!(
+        !file_only
+            .alerts
+            .value
+            .iter()
+            .any(|a| a.to_string() == "time_wait>20000")
+    );
     assert_eq!(file_only.numeric.value, false);
     assert_eq!(file_only.numeric.source, Source::Default);
 
@@ -106,7 +125,10 @@ fn file_over_default_flag_over_file() {
 fn no_color_gives_way_to_a_chosen_theme() {
     let mono = ThemeChoice::Builtin(BuiltinTheme::Monochrome);
     let s = Settings::layer(None, &Flags::default(), true).unwrap();
-    assert_eq!((s.theme.value, s.theme.source), (mono, Source::Env("NO_COLOR")));
+    assert_eq!(
+        (s.theme.value, s.theme.source),
+        (mono, Source::Env("NO_COLOR"))
+    );
     let file = parse("theme = \"light\"").unwrap();
     let s = Settings::layer(Some(&file), &Flags::default(), true).unwrap();
     assert_eq!(s.theme.value, ThemeChoice::Builtin(BuiltinTheme::Light));
@@ -115,23 +137,50 @@ fn no_color_gives_way_to_a_chosen_theme() {
 #[test]
 fn every_bad_setting_names_file_line_and_key() {
     let cases = [
-        ("interval = \"fast\"", "1: interval: invalid duration 'fast'"),
+        (
+            "interval = \"fast\"",
+            "1: interval: invalid duration 'fast'",
+        ),
         ("\ninterval = 5", "2: interval: invalid type: integer"),
         ("format = \"yaml\"", "1: format: unknown format 'yaml'"),
         ("numeric = \"yes\"", "1: numeric: invalid type: string"),
-        ("protocols = [\"sctp\"]", "1: protocols: unknown value 'sctp'"),
+        (
+            "protocols = [\"sctp\"]",
+            "1: protocols: unknown value 'sctp'",
+        ),
         ("families = []", "1: families: empty list"),
         ("filter = \"state:nope\"", "1: filter: "),
-        ("alerts = [\"time_wait>1\", \"bogus\"]", "1: alerts: bad alert 'bogus'"),
+        (
+            "alerts = [\"time_wait>1\", \"bogus\"]",
+            "1: alerts: bad alert 'bogus'",
+        ),
         ("theme = \"dark\"", "1: theme: unknown theme 'dark'"),
         ("colour = \"red\"", "1: colour: unknown field `colour`"),
-        ("[keys]\nquit = \"q\"\nfrobnicate = \"f\"", "3: keys.frobnicate: unknown action 'frobnicate'"),
-        ("[keys]\nsort = \"ctrl+\"", "2: keys.sort: bad key binding 'ctrl+'"),
-        ("[keys]\nsort = [\"s\", 5]", "2: keys.sort: expected a key or a list of keys"),
-        ("[keys]\npreset = \"emacs\"", "2: keys.preset: unknown key preset 'emacs'"),
-        ("[keys]\nsort = \"q\"", "2: keys.sort: key 'q' is bound to both 'quit' and 'sort'"),
+        (
+            "[keys]\nquit = \"q\"\nfrobnicate = \"f\"",
+            "3: keys.frobnicate: unknown action 'frobnicate'",
+        ),
+        (
+            "[keys]\nsort = \"ctrl+\"",
+            "2: keys.sort: bad key binding 'ctrl+'",
+        ),
+        (
+            "[keys]\nsort = [\"s\", 5]",
+            "2: keys.sort: expected a key or a list of keys",
+        ),
+        (
+            "[keys]\npreset = \"emacs\"",
+            "2: keys.preset: unknown key preset 'emacs'",
+        ),
+        (
+            "[keys]\nsort = \"q\"",
+            "2: keys.sort: key 'q' is bound to both 'quit' and 'sort'",
+        ),
         ("[keys]\nquit = []", "2: keys.quit: no key quits"),
-        ("[keys]\npreset = \"vim\"\nhelp = \"h\"", "3: keys.help: key 'h' is bound to both 'back' and 'help'"),
+        (
+            "[keys]\npreset = \"vim\"\nhelp = \"h\"",
+            "3: keys.help: key 'h' is bound to both 'back' and 'help'",
+        ),
         ("interval = ", "1: "),
         ("[keys\n", "1: "),
     ];
@@ -145,8 +194,11 @@ fn every_bad_setting_names_file_line_and_key() {
 
 #[test]
 fn keys_lay_over_the_preset() {
-    let s = layered("[keys]\npreset = \"vim\"\nquit = [\"x\"]\nsort = \"q\"", &Flags::default())
-        .unwrap();
+    let s = layered(
+        "[keys]\npreset = \"vim\"\nquit = [\"x\"]\nsort = \"q\"",
+        &Flags::default(),
+    )
+    .unwrap();
     let b = s.bindings();
     assert_eq!(b.keys(Action::Quit), ["x".parse().unwrap()]);
     assert_eq!(b.keys(Action::CycleSort), ["q".parse().unwrap()]);
@@ -161,8 +213,11 @@ fn keys_lay_over_the_preset() {
 #[test]
 fn theme_files_are_relative_to_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("mine.toml"), "base = \"light\"\n[states]\nlisten = \"208\"\n")
-        .unwrap();
+    std::fs::write(
+        dir.path().join("mine.toml"),
+        "base = \"light\"\n[states]\nlisten = \"208\"\n",
+    )
+    .unwrap();
     let cfg = dir.path().join("config.toml");
     let file = FileSettings::parse(&cfg, "theme = \"mine.toml\"").unwrap();
     let s = Settings::layer(Some(&file), &Flags::default(), false).unwrap();
@@ -174,7 +229,10 @@ fn theme_files_are_relative_to_the_config_file() {
     let file = FileSettings::parse(&cfg, "theme = \"missing.toml\"").unwrap();
     let s = Settings::layer(Some(&file), &Flags::default(), false).unwrap();
     let e = s.load_theme().unwrap_err().to_string();
-    assert!(e.contains("missing.toml") && e.contains("cannot read"), "{e}");
+    assert!(
+        e.contains("missing.toml") && e.contains("cannot read"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -193,7 +193,10 @@ impl KeyMap {
             .collect();
         let mut help = HashMap::new();
         for name in ["esc", "enter"] {
-            help.insert(name.parse().expect("built-in names parse"), Action::CloseHelp);
+            help.insert(
+                name.parse().expect("built-in names parse"),
+                Action::CloseHelp,
+            );
         }
         for &(chord, action) in &listing {
             match action {
@@ -422,15 +425,31 @@ mod tests {
             (Mode::Normal, key(KeyCode::Char('x'), n), Some(Action::Quit)),
             (Mode::Normal, key(KeyCode::Char('q'), n), None),
             (Mode::Normal, key(KeyCode::Char('c'), ctrl), None),
-            (Mode::Normal, key(KeyCode::Char('q'), ctrl), Some(Action::Quit)),
+            (
+                Mode::Normal,
+                key(KeyCode::Char('q'), ctrl),
+                Some(Action::Quit),
+            ),
             (
                 Mode::Prompt,
                 key(KeyCode::Char('x'), n),
                 Some(Action::PromptInsert('x')),
             ),
-            (Mode::Prompt, key(KeyCode::Char('q'), ctrl), Some(Action::Quit)),
-            (Mode::Help, key(KeyCode::Char('x'), n), Some(Action::CloseHelp)),
-            (Mode::Help, key(KeyCode::Char('q'), ctrl), Some(Action::Quit)),
+            (
+                Mode::Prompt,
+                key(KeyCode::Char('q'), ctrl),
+                Some(Action::Quit),
+            ),
+            (
+                Mode::Help,
+                key(KeyCode::Char('x'), n),
+                Some(Action::CloseHelp),
+            ),
+            (
+                Mode::Help,
+                key(KeyCode::Char('q'), ctrl),
+                Some(Action::Quit),
+            ),
             (Mode::Help, key(KeyCode::Char('q'), n), None),
         ];
         for (mode, ev, want) in cases {

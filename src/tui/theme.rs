@@ -93,9 +93,7 @@ impl Theme {
             "dim" => &mut self.dim,
             "key" => &mut self.key,
             _ => {
-                let state = TcpState::ALL
-                    .into_iter()
-                    .find(|&s| state_key(s) == name)?;
+                let state = TcpState::ALL.into_iter().find(|&s| state_key(s) == name)?;
                 &mut self.states[state.index()]
             }
         })
@@ -165,11 +163,7 @@ mod tests {
     #[test]
     fn every_slot_has_a_name() {
         let mut theme = Theme::new(true);
-        for name in ELEMENTS
-            .iter()
-            .copied()
-            .chain(TcpState::ALL.map(state_key))
-        {
+        for name in ELEMENTS.iter().copied().chain(TcpState::ALL.map(state_key)) {
             assert!(theme.slot(name).is_some(), "{name}");
         }
         assert!(theme.slot("nope").is_none());

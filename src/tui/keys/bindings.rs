@@ -111,7 +111,11 @@ pub enum BindingError {
 }
 
 fn action_list() -> String {
-    ACTIONS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    ACTIONS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The keys of every bindable action, in [`ACTIONS`] order.
@@ -162,10 +166,7 @@ impl Bindings {
     pub fn check(&self) -> Result<(), BindingError> {
         let listing = self.listing();
         for (i, (chord, action)) in listing.iter().enumerate() {
-            if let Some((_, other)) = listing[..i]
-                .iter()
-                .find(|(c, a)| c == chord && a != action)
-            {
+            if let Some((_, other)) = listing[..i].iter().find(|(c, a)| c == chord && a != action) {
                 return Err(BindingError::Conflict {
                     key: chord.to_string(),
                     first: other.name().unwrap_or("?"),
@@ -246,6 +247,11 @@ mod tests {
 
         let mut b = Bindings::preset(Preset::Vim);
         b.set(Action::ToggleHelp, chords(&["h"]));
-        assert!(b.check().unwrap_err().to_string().contains("'back' and 'help'"));
+        assert!(
+            b.check()
+                .unwrap_err()
+                .to_string()
+                .contains("'back' and 'help'")
+        );
     }
 }

@@ -73,9 +73,7 @@ impl BuiltinTheme {
                 states: states(|s| match s {
                     TcpState::Listen => fg(Color::Green),
                     TcpState::Established => fg(Color::Blue),
-                    TcpState::SynSent | TcpState::SynRecv | TcpState::NewSynRecv => {
-                        fg(Color::Cyan)
-                    }
+                    TcpState::SynSent | TcpState::SynRecv | TcpState::NewSynRecv => fg(Color::Cyan),
                     TcpState::FinWait1 | TcpState::FinWait2 => fg(Color::Magenta),
                     TcpState::TimeWait => fg(Color::Magenta).add_modifier(Modifier::BOLD),
                     TcpState::CloseWait => fg(Color::Red).add_modifier(Modifier::BOLD),
@@ -167,10 +165,14 @@ mod tests {
         for t in BuiltinTheme::ALL {
             assert_eq!(t.name().parse::<BuiltinTheme>(), Ok(t));
             let theme = t.theme();
-            let styles = TcpState::ALL
-                .map(|s| theme.state(s))
-                .into_iter()
-                .chain([theme.title, theme.error, theme.warning, theme.good, theme.dim, theme.key]);
+            let styles = TcpState::ALL.map(|s| theme.state(s)).into_iter().chain([
+                theme.title,
+                theme.error,
+                theme.warning,
+                theme.good,
+                theme.dim,
+                theme.key,
+            ]);
             for style in styles {
                 assert!(
                     !matches!(style.fg, Some(Color::Indexed(_) | Color::Rgb(..))),
@@ -178,7 +180,12 @@ mod tests {
                 );
             }
         }
-        assert!("solarized".parse::<BuiltinTheme>().unwrap_err().contains("'solarized'"));
+        assert!(
+            "solarized"
+                .parse::<BuiltinTheme>()
+                .unwrap_err()
+                .contains("'solarized'")
+        );
     }
 
     #[test]
@@ -187,7 +194,10 @@ mod tests {
         for state in TcpState::ALL {
             let fg = theme.state(state).fg;
             assert!(
-                !matches!(fg, Some(Color::Yellow | Color::LightYellow | Color::Gray | Color::White)),
+                !matches!(
+                    fg,
+                    Some(Color::Yellow | Color::LightYellow | Color::Gray | Color::White)
+                ),
                 "{state:?}"
             );
         }

@@ -109,7 +109,10 @@ impl Theme {
         }
         for (name, spec) in &file.states {
             let key = format!("states.{}", name.get_ref());
-            if !TcpState::ALL.iter().any(|&s| state_key(s) == name.get_ref()) {
+            if !TcpState::ALL
+                .iter()
+                .any(|&s| state_key(s) == name.get_ref())
+            {
                 let known: Vec<&str> = TcpState::ALL.iter().map(|&s| state_key(s)).collect();
                 return Err(at(
                     name,
@@ -132,9 +135,19 @@ mod tests {
     fn styles_parse() {
         let cases = [
             ("red", Style::new().fg(Color::Red)),
-            ("bold light-blue", Style::new().fg(Color::LightBlue).add_modifier(Modifier::BOLD)),
+            (
+                "bold light-blue",
+                Style::new()
+                    .fg(Color::LightBlue)
+                    .add_modifier(Modifier::BOLD),
+            ),
             ("208", Style::new().fg(Color::Indexed(208))),
-            ("#ff8800 underlined", Style::new().fg(Color::Rgb(255, 136, 0)).add_modifier(Modifier::UNDERLINED)),
+            (
+                "#ff8800 underlined",
+                Style::new()
+                    .fg(Color::Rgb(255, 136, 0))
+                    .add_modifier(Modifier::UNDERLINED),
+            ),
             ("default bold", Style::new().add_modifier(Modifier::BOLD)),
             ("", Style::new()),
         ];
@@ -142,7 +155,10 @@ mod tests {
             assert_eq!(parse_style(spec), Ok(want), "{spec}");
         }
         for bad in ["blink", "red blue", "#12345", "300"] {
-            assert!(parse_style(bad).unwrap_err().contains(&format!("'{bad}'")), "{bad}");
+            assert!(
+                parse_style(bad).unwrap_err().contains(&format!("'{bad}'")),
+                "{bad}"
+            );
         }
     }
 
@@ -151,8 +167,14 @@ mod tests {
         let text = "base = \"light\"\ntitle = \"bold red\"\n[states]\ntime-wait = \"208\"\n";
         let theme = Theme::parse(Path::new("t.toml"), text).unwrap();
         let light = BuiltinTheme::Light.theme();
-        assert_eq!(theme.title(), Style::new().fg(Color::Red).add_modifier(Modifier::BOLD));
-        assert_eq!(theme.state(TcpState::TimeWait).fg, Some(Color::Indexed(208)));
+        assert_eq!(
+            theme.title(),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+        );
+        assert_eq!(
+            theme.state(TcpState::TimeWait).fg,
+            Some(Color::Indexed(208))
+        );
         assert_eq!(theme.state(TcpState::Listen), light.state(TcpState::Listen));
         assert_eq!(theme.key(), light.key());
     }
@@ -161,14 +183,25 @@ mod tests {
     fn errors_name_file_line_and_key() {
         let cases = [
             ("base = \"dark\"\n", "t.toml:1: base: unknown theme 'dark'"),
-            ("\ntitle = \"blinking\"\n", "t.toml:2: title: bad style 'blinking'"),
-            ("[states]\nlisten = \"red\"\nwaiting = \"red\"\n", "t.toml:3: states.waiting: unknown state"),
-            ("[states]\nlisten = \"rouge\"\n", "t.toml:2: states.listen: bad style 'rouge'"),
+            (
+                "\ntitle = \"blinking\"\n",
+                "t.toml:2: title: bad style 'blinking'",
+            ),
+            (
+                "[states]\nlisten = \"red\"\nwaiting = \"red\"\n",
+                "t.toml:3: states.waiting: unknown state",
+            ),
+            (
+                "[states]\nlisten = \"rouge\"\n",
+                "t.toml:2: states.listen: bad style 'rouge'",
+            ),
             ("titel = \"red\"\n", "t.toml:1: titel: unknown field"),
             ("title = 3\n", "t.toml:1: title: invalid type"),
         ];
         for (text, want) in cases {
-            let e = Theme::parse(Path::new("t.toml"), text).unwrap_err().to_string();
+            let e = Theme::parse(Path::new("t.toml"), text)
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with(want), "{text:?}: {e}");
         }
     }
