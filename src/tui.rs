@@ -37,6 +37,8 @@ pub mod terminal;
 #[cfg(test)]
 mod testing;
 pub mod theme;
+#[cfg(test)]
+mod theme_tests;
 mod timewait;
 
 use std::sync::mpsc::{self, Receiver};

@@ -28,16 +28,16 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 }
 
 fn lines(keymap: &KeyMap, theme: Theme) -> Vec<Line<'static>> {
-    let mut lines: Vec<Line> = keymap
-        .keys_by_description()
-        .into_iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:<KEYS_W$}"), theme.key()),
-                Span::raw(what),
-            ])
-        })
-        .collect();
+    let mut lines: Vec<Line> = Vec::new();
+    for (keys, what) in keymap.keys_by_description() {
+        // Many keys for one thing (the user's or a preset's) wrap in the key column.
+        for (i, chunk) in wrap_keys(&keys).into_iter().enumerate() {
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {chunk:<KEYS_W$}"), theme.key()),
+                Span::raw(if i == 0 { what } else { "" }),
+            ]));
+        }
+    }
     lines.push(Line::styled(" In the / prompt:", theme.bold()));
     let mut prompt: Vec<(String, String, Style)> = Vec::new();
     prompt.extend(
@@ -71,6 +71,28 @@ fn lines(keymap: &KeyMap, theme: Theme) -> Vec<Line<'static>> {
         theme,
     ));
     lines
+}
+
+/// `a, b, c` split into pieces at most `KEYS_W - 1` wide, at the commas.
+fn wrap_keys(keys: &str) -> Vec<String> {
+    let keys: Vec<&str> = keys.split(", ").collect();
+    let mut out: Vec<String> = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        // A piece that more keys follow ends in a comma.
+        let comma = usize::from(i + 1 < keys.len());
+        match out.last_mut() {
+            Some(line) if line.chars().count() + 2 + key.chars().count() + comma < KEYS_W => {
+                line.push_str(", ");
+                line.push_str(key);
+            }
+            Some(line) => {
+                line.push(',');
+                out.push((*key).to_string());
+            }
+            None => out.push((*key).to_string()),
+        }
+    }
+    out
 }
 
 /// Packs `key what` items into lines at most `INNER_W` wide, separated by ` · `.
@@ -118,6 +140,15 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_key_lists_wrap_in_their_column() {
+        assert_eq!(wrap_keys("q, ctrl+c"), ["q, ctrl+c"]);
+        let long = "pgup, ctrl+b, ctrl+u, pgdn, ctrl+f, ctrl+d";
+        let wrapped = wrap_keys(long);
+        assert_eq!(wrapped, ["pgup, ctrl+b, ctrl+u,", "pgdn, ctrl+f, ctrl+d"]);
+        assert!(wrapped.iter().all(|l| l.len() < KEYS_W));
+    }
 
     #[test]
     fn help_fits_the_smallest_screen() {
