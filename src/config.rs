@@ -77,7 +77,10 @@ impl ThemeChoice {
     /// A built-in theme's name, or a path to a theme file (with a `/` or ending in `.toml`;
     /// relative to `base`).
     pub fn parse(s: &str, base: &std::path::Path) -> Result<ThemeChoice, String> {
-        if s.contains('/') || s.ends_with(".toml") {
+        let toml = std::path::Path::new(s)
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        if s.contains('/') || toml {
             Ok(ThemeChoice::File(base.join(s)))
         } else {
             s.parse::<BuiltinTheme>().map(ThemeChoice::Builtin)

@@ -95,6 +95,7 @@ impl TomlError {
 }
 
 /// The 1-based line of byte `offset`.
+#[expect(clippy::naive_bytecount, reason = "config files are small")]
 pub fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()

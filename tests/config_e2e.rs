@@ -36,16 +36,18 @@ fn start(tmux: &Tmux, args: &str) {
     });
 }
 
-/// The foreground colour (an ANSI/256 index) of the first character of `needle` on a line
-/// of `capture-pane -e` output, following the SGR sequences before it.
-fn fg_at(screen: &str, needle: &str) -> Option<Option<u8>> {
+/// The foreground colour (an ANSI/256 index; `None`: the default) of the first character
+/// of `needle` in `capture-pane -e` output, following the SGR sequences before it. Panics
+/// when `needle` is not on the screen.
+fn fg_at(screen: &str, needle: &str) -> Option<u8> {
     for line in screen.lines() {
         let mut fg: Option<u8> = None;
         let mut rest = line;
-        let mut text = String::new();
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix("\x1b[") {
-                let end = after.find(|c: char| c.is_ascii_alphabetic())?;
+                let Some(end) = after.find(|c: char| c.is_ascii_alphabetic()) else {
+                    break;
+                };
                 if after.as_bytes()[end] == b'm' {
                     let params: Vec<u16> = after[..end]
                         .split(';')
@@ -70,14 +72,13 @@ fn fg_at(screen: &str, needle: &str) -> Option<Option<u8>> {
                 continue;
             }
             if rest.starts_with(needle) {
-                return Some(fg);
+                return fg;
             }
-            let c = rest.chars().next()?;
-            text.push(c);
+            let c = rest.chars().next().expect("not empty");
             rest = &rest[c.len_utf8()..];
         }
     }
-    None
+    panic!("{needle} is not on the screen:\n{screen}");
 }
 
 /// The 256-colour index of an ANSI colour as tmux reports it.
@@ -132,7 +133,7 @@ fn themes_at_16_and_256_colours() {
             start(&tmux, &format!("--no-config --theme {}", theme.name()));
             let screen = capture_escapes(&tmux);
             let want = theme.theme().state(TcpState::Listen).fg.and_then(index);
-            let got = fg_at(&screen, "LISTEN").expect("LISTEN on screen");
+            let got = fg_at(&screen, "LISTEN");
             assert_eq!(got, want, "{theme} at TERM={term}:\n{screen}");
             assert_eq!(
                 has_colour(&screen),

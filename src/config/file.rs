@@ -70,7 +70,7 @@ impl FileSettings {
         let dir = path.parent().unwrap_or(Path::new("."));
         Ok(FileSettings {
             path: path.to_path_buf(),
-            interval: p.value(raw.interval, "interval", |s| crate::cli::parse_interval(s))?,
+            interval: p.value(raw.interval, "interval", crate::cli::parse_interval)?,
             format: p.value(raw.format, "format", |s| {
                 Format::from_str(s, false)
                     .map_err(|_| format!("unknown format '{s}' (formats: table, json, csv)"))

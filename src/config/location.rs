@@ -122,7 +122,7 @@ pub fn locate(choice: &ConfigChoice, env: &Env, exists: impl Fn(&Path) -> bool) 
 }
 
 /// Under sudo, when the invoking user has a config file: say it is not read, and which is.
-fn sudo_note(env: &Env, used: Option<&Path>, exists: &impl Fn(&Path) -> bool) -> Option<String> {
+fn sudo_note(env: &Env, chosen: Option<&Path>, exists: &impl Fn(&Path) -> bool) -> Option<String> {
     if !env.under_sudo() {
         return None;
     }
@@ -131,16 +131,16 @@ fn sudo_note(env: &Env, used: Option<&Path>, exists: &impl Fn(&Path) -> bool) ->
     if !exists(&theirs) {
         return None;
     }
-    let user = env
+    let invoker = env
         .sudo_user
         .clone()
         .unwrap_or_else(|| format!("uid {uid}"));
-    let used = used.map_or_else(
+    let reading = chosen.map_or_else(
         || "no config file (defaults)".to_string(),
         |p| format!("config file {}", p.display()),
     );
     Some(format!(
-        "portside: under sudo, using {used}; {user}'s {} is not read (pass --config {} to use it)",
+        "portside: under sudo, using {reading}; {invoker}'s {} is not read (pass --config {} to use it)",
         theirs.display(),
         theirs.display()
     ))
@@ -203,8 +203,8 @@ mod tests {
             "{note}"
         );
 
-        let none = |_: &Path| false;
-        let got = locate(&ConfigChoice::Default, &e, none);
+        let nothing = |_: &Path| false;
+        let got = locate(&ConfigChoice::Default, &e, nothing);
         assert_eq!((got.path, got.note), (None, None));
 
         let only_alice = |p: &Path| p.starts_with("/home/alice");

@@ -84,7 +84,7 @@ fn file_over_default_flag_over_file() {
             .iter()
             .any(|a| a.to_string() == "time_wait>20000")
     );
-    assert_eq!(file_only.numeric.value, false);
+    assert!(!file_only.numeric.value);
     assert_eq!(file_only.numeric.source, Source::Default);
 
     let flags = Flags {

@@ -5,7 +5,7 @@
 mod builtin;
 mod file;
 
-use ratatui::style::{Modifier, Style};
+use ratatui::style::{Color, Modifier, Style};
 
 use crate::model::TcpState;
 
@@ -13,16 +13,43 @@ pub use builtin::BuiltinTheme;
 pub use file::{ThemeFileError, parse_style};
 
 /// The styles the UI draws with. Selection, column headers and bold text use modifiers
-/// only, so they stay visible in every theme.
+/// only, so they stay visible in every theme. Kept small (a colour and modifiers per slot,
+/// not a whole `Style`): render code passes it by value everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
-    states: [Style; TcpState::COUNT],
-    title: Style,
-    error: Style,
-    warning: Style,
-    good: Style,
-    dim: Style,
-    key: Style,
+    states: [Look; TcpState::COUNT],
+    title: Look,
+    error: Look,
+    warning: Look,
+    good: Look,
+    dim: Look,
+    key: Look,
+}
+
+/// A foreground colour and modifiers: what a theme sets per element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Look {
+    fg: Option<Color>,
+    mods: Modifier,
+}
+
+impl Look {
+    fn style(self) -> Style {
+        let style = Style::new().add_modifier(self.mods);
+        match self.fg {
+            Some(c) => style.fg(c),
+            None => style,
+        }
+    }
+}
+
+impl From<Style> for Look {
+    fn from(style: Style) -> Look {
+        Look {
+            fg: style.fg,
+            mods: style.add_modifier,
+        }
+    }
 }
 
 /// The themeable styles other than states, by their name in a theme file.
@@ -40,7 +67,7 @@ impl Theme {
 
     /// The style of a state, the same in the header, the column headers and the rows.
     pub fn state(self, state: TcpState) -> Style {
-        self.states[state.index()]
+        self.states[state.index()].style()
     }
 
     /// The selected row: reversed, so it stays visible without color.
@@ -53,30 +80,30 @@ impl Theme {
     }
 
     pub fn title(self) -> Style {
-        self.title
+        self.title.style()
     }
 
     pub fn error(self) -> Style {
-        self.error
+        self.error.style()
     }
 
     pub fn warning(self) -> Style {
-        self.warning
+        self.warning.style()
     }
 
     /// A gauge with headroom left.
     pub fn good(self) -> Style {
-        self.good
+        self.good.style()
     }
 
     /// Zero counts and secondary text.
     pub fn dim(self) -> Style {
-        self.dim
+        self.dim.style()
     }
 
     /// Key names in the footer and help.
     pub fn key(self) -> Style {
-        self.key
+        self.key.style()
     }
 
     pub fn bold(self) -> Style {
@@ -84,7 +111,7 @@ impl Theme {
     }
 
     /// The style of a theme file's element (`title`, ...) or state (`time-wait`, ...).
-    fn slot(&mut self, name: &str) -> Option<&mut Style> {
+    fn slot(&mut self, name: &str) -> Option<&mut Look> {
         Some(match name {
             "title" => &mut self.title,
             "error" => &mut self.error,

@@ -1,6 +1,8 @@
 //! Each theme drawn on whole screens, its styles in the snapshot; and the help drawn from
 //! the user's bindings.
 
+use std::fmt::Write as _;
+
 use ratatui::buffer::Buffer;
 use ratatui::style::Style;
 
@@ -33,12 +35,12 @@ fn styled(buffer: &Buffer) -> String {
             if fg.is_none() && mods.is_empty() {
                 continue;
             }
-            out.push_str(&format!("  [{start}..{end}]"));
+            let _ = write!(out, "  [{start}..{end}]");
             if let Some(fg) = fg {
-                out.push_str(&format!(" {fg}"));
+                let _ = write!(out, " {fg}");
             }
             if !mods.is_empty() {
-                out.push_str(&format!(" +{mods:?}"));
+                let _ = write!(out, " +{mods:?}");
             }
             out.push('\n');
         }

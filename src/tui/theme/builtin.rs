@@ -43,8 +43,8 @@ impl BuiltinTheme {
     pub fn theme(self) -> Theme {
         let fg = |c: Color| Style::new().fg(c);
         let bold = Style::new().add_modifier(Modifier::BOLD);
-        match self {
-            BuiltinTheme::Default => Theme {
+        let styles = match self {
+            BuiltinTheme::Default => Styles {
                 // Listening green, established blue, opening yellow, closing from magenta
                 // to red (CLOSE_WAIT light red: the application has not closed its end).
                 states: states(|s| {
@@ -69,7 +69,7 @@ impl BuiltinTheme {
                 dim: fg(Color::DarkGray),
                 key: fg(Color::Cyan).add_modifier(Modifier::BOLD),
             },
-            BuiltinTheme::Light => Theme {
+            BuiltinTheme::Light => Styles {
                 states: states(|s| match s {
                     TcpState::Listen => fg(Color::Green),
                     TcpState::Established => fg(Color::Blue),
@@ -88,7 +88,7 @@ impl BuiltinTheme {
                 dim: fg(Color::DarkGray),
                 key: fg(Color::Blue).add_modifier(Modifier::BOLD),
             },
-            BuiltinTheme::HighContrast => Theme {
+            BuiltinTheme::HighContrast => Styles {
                 states: states(|s| {
                     let style = fg(match s {
                         TcpState::Listen => Color::LightGreen,
@@ -112,7 +112,7 @@ impl BuiltinTheme {
                 dim: fg(Color::Gray),
                 key: fg(Color::LightYellow).add_modifier(Modifier::BOLD),
             },
-            BuiltinTheme::Monochrome => Theme {
+            BuiltinTheme::Monochrome => Styles {
                 states: [Style::new(); TcpState::COUNT],
                 title: bold,
                 error: bold,
@@ -121,6 +121,32 @@ impl BuiltinTheme {
                 dim: Style::new().add_modifier(Modifier::DIM),
                 key: bold,
             },
+        };
+        styles.theme()
+    }
+}
+
+/// A theme's styles, written out.
+struct Styles {
+    states: [Style; TcpState::COUNT],
+    title: Style,
+    error: Style,
+    warning: Style,
+    good: Style,
+    dim: Style,
+    key: Style,
+}
+
+impl Styles {
+    fn theme(self) -> Theme {
+        Theme {
+            states: self.states.map(Into::into),
+            title: self.title.into(),
+            error: self.error.into(),
+            warning: self.warning.into(),
+            good: self.good.into(),
+            dim: self.dim.into(),
+            key: self.key.into(),
         }
     }
 }
@@ -166,12 +192,12 @@ mod tests {
             assert_eq!(t.name().parse::<BuiltinTheme>(), Ok(t));
             let theme = t.theme();
             let styles = TcpState::ALL.map(|s| theme.state(s)).into_iter().chain([
-                theme.title,
-                theme.error,
-                theme.warning,
-                theme.good,
-                theme.dim,
-                theme.key,
+                theme.title(),
+                theme.error(),
+                theme.warning(),
+                theme.good(),
+                theme.dim(),
+                theme.key(),
             ]);
             for style in styles {
                 assert!(

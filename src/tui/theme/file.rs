@@ -104,7 +104,7 @@ impl Theme {
         for (name, spec) in elements {
             if let Some(spec) = spec {
                 let style = parse_style(spec.get_ref()).map_err(|e| at(spec, name, e))?;
-                *theme.slot(name).expect("elements have slots (tested)") = style;
+                *theme.slot(name).expect("elements have slots (tested)") = style.into();
             }
         }
         for (name, spec) in &file.states {
@@ -121,7 +121,7 @@ impl Theme {
                 ));
             }
             let style = parse_style(spec.get_ref()).map_err(|e| at(spec, &key, e))?;
-            *theme.slot(name.get_ref()).expect("checked above") = style;
+            *theme.slot(name.get_ref()).expect("checked above") = style.into();
         }
         Ok(theme)
     }
