@@ -162,20 +162,18 @@ mod tests {
             write_completions(shell, &mut out);
             let text = String::from_utf8(out).unwrap();
             assert!(text.contains("no-config"), "{shell}");
-            // Elvish and PowerShell scripts from clap_complete complete flags, not values.
+            // Elvish and PowerShell scripts from clap_complete complete flags, not values;
+            // fish's completes flag values but not the FILTER argument.
             if matches!(shell, Shell::Bash | Shell::Zsh | Shell::Fish) {
-                assert!(
-                    text.contains("json") && text.contains("time-wait"),
-                    "{shell}"
-                );
+                assert!(text.contains("json"), "{shell}");
+            }
+            if matches!(shell, Shell::Bash | Shell::Zsh) {
+                assert!(text.contains("time-wait"), "{shell}");
             }
         }
         let mut out = Vec::new();
         write_completions(Shell::Fish, &mut out);
         let fish = String::from_utf8(out).unwrap();
-        assert!(
-            fish.contains("time-wait") && fish.contains("high-contrast"),
-            "{fish}"
-        );
+        assert!(fish.contains("high-contrast"), "{fish}");
     }
 }
