@@ -52,6 +52,7 @@ fn main() {
         area: Rect::new(0, 0, width, height),
         alerts: portside::analysis::alerts::default_alerts(),
         grouping: portside::analysis::group::Grouping::default(),
+        keymap: portside::tui::keys::KeyMap::default(),
     };
     let mut app = App::new(options, Instant::now()).unwrap();
     let snaps: Vec<_> = (0..6)

@@ -38,6 +38,8 @@ pub mod terminal;
 #[cfg(test)]
 mod testing;
 pub mod theme;
+#[cfg(test)]
+mod theme_tests;
 mod timewait;
 
 use std::sync::mpsc::{self, Receiver};
@@ -69,8 +71,10 @@ pub struct TuiConfig {
     pub numeric: bool,
     /// Alert rules: the defaults with the command line's `--alert`s applied.
     pub alerts: Vec<crate::analysis::alerts::Alert>,
-    /// The starting grouping (`--local-ports`); `l` toggles.
+    /// The starting grouping (`--local-ports`); `b` toggles.
     pub grouping: crate::analysis::group::Grouping,
+    pub theme: Theme,
+    pub keymap: keys::KeyMap,
 }
 
 /// The TUI ended because of a signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT); the terminal is
@@ -101,6 +105,8 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         numeric,
         alerts,
         grouping,
+        theme,
+        keymap,
     } = config;
     let interval = interval.max(MIN_INTERVAL);
     let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;
@@ -111,12 +117,13 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
             ..sysctl::host_info(&sampler.proc_root)
         },
         numeric,
-        theme: Theme::from_env(),
+        theme,
         filter_text: filter,
         parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
         alerts,
         grouping,
+        keymap,
     };
     let mut app = App::new(options, Instant::now()).context("bad filter")?;
     let engine = Engine::new(

@@ -51,8 +51,10 @@ pub struct AppOptions {
     /// Alert rules the engine checks on every tick (the defaults with the user's
     /// `--alert`s); the app only hands them to the engine.
     pub alerts: Vec<Alert>,
-    /// The starting grouping (`--local-ports`: raw local ports); `l` toggles.
+    /// The starting grouping (`--local-ports`: raw local ports); `b` toggles.
     pub grouping: Grouping,
+    /// The key bindings (defaults, preset and the config file's).
+    pub keymap: KeyMap,
 }
 
 /// The two main views.
@@ -115,7 +117,7 @@ pub struct App {
     pub(crate) host: HostInfo,
     pub(crate) interval: Duration,
     pub(crate) theme: Theme,
-    keymap: KeyMap,
+    pub(crate) keymap: KeyMap,
     parse_filter: fn(&str) -> Result<Filter, FilterError>,
     /// The engine's tick on screen: read-only input (host totals and history, the
     /// filter-scoped insight, reports and alerts).
@@ -158,7 +160,7 @@ pub struct App {
     grouper: Grouper,
     /// Sides of the sockets of the snapshot on screen, for drill-downs.
     pub(crate) classifier: Classifier,
-    /// By service (inbound / outbound) or raw local ports; `l` toggles.
+    /// By service (inbound / outbound) or raw local ports; `b` toggles.
     pub(crate) grouping: Grouping,
     /// Groups of the filtered snapshot, sorted.
     pub(crate) groups: Vec<PortGroup>,
@@ -184,7 +186,7 @@ impl App {
             host: options.host,
             interval: options.interval,
             theme: options.theme,
-            keymap: KeyMap::default(),
+            keymap: options.keymap,
             parse_filter: options.parse_filter,
             snapshot: Arc::clone(&tick.snapshot),
             tick,

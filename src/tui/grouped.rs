@@ -1,5 +1,5 @@
 //! The grouped view: one row per inbound port (`8080`) and per outbound service and
-//! program (`→5432`), or per raw local port after `l`, with a count per state, the
+//! program (`→5432`), or per raw local port after `b`, with a count per state, the
 //! listeners' reach and the port's trend (change over the last minute, and a sparkline when
 //! there is room; inbound and raw rows: history is kept per local port).
 

@@ -111,6 +111,7 @@ pub fn empty_app(width: u16, height: u16, filter: &str) -> Rig {
         area: Rect::new(0, 0, width, height),
         alerts: crate::analysis::alerts::default_alerts(),
         grouping: crate::analysis::group::Grouping::default(),
+        keymap: crate::tui::keys::KeyMap::default(),
     };
     let app = App::new(options, t0()).expect("test filter parses");
     let engine = Engine::new(

@@ -56,16 +56,16 @@ fn listening_ports_come_first_then_busiest() {
 }
 
 #[test]
-fn l_toggles_the_raw_per_local_port_grouping() {
+fn b_toggles_the_raw_per_local_port_grouping() {
     let mut app = app(40);
     let services = app.groups.len();
-    press(&mut app, "l");
+    press(&mut app, "b");
     assert_eq!(app.grouping, Grouping::LocalPorts);
     assert!(app.groups.len() > services, "one row per client port");
     assert!(app.groups.iter().all(|g| !g.is_outbound()));
     let total = |app: &App| app.groups.iter().map(|g| g.total).sum::<u32>();
     let raw_total = total(&app);
-    press(&mut app, "l");
+    press(&mut app, "b");
     assert_eq!(app.grouping, Grouping::Services);
     assert_eq!(app.groups.len(), services);
     assert_eq!(total(&app), raw_total, "the same sockets either way");

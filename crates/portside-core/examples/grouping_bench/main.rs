@@ -73,7 +73,7 @@ fn snapshot(n: usize) -> Snapshot {
         let i = s.sockets.len();
         if i % 10 < 4 {
             // Inbound: a client of one of our listeners.
-            let state = if i % 7 == 0 {
+            let state = if i.is_multiple_of(7) {
                 TcpState::TimeWait
             } else {
                 TcpState::Established
@@ -86,7 +86,7 @@ fn snapshot(n: usize) -> Snapshot {
             ));
         } else {
             // Outbound: one of 6 programs to one of 4 services, a third in TIME_WAIT.
-            let (state, owners) = if i % 3 == 0 {
+            let (state, owners) = if i.is_multiple_of(3) {
                 (TcpState::TimeWait, Owners::Inferred(1 + (i % 6) as u32))
             } else {
                 (TcpState::Established, Owners::Known(1 + (i % 6) as u32))
