@@ -16,7 +16,7 @@ use crate::model::{Coverage, Snapshot};
 use crate::output::json::GroupReport;
 use crate::output::report::{self, TimeWaitJson};
 use crate::output::{self, Format, Options};
-use crate::source::sampler::Sampler;
+use crate::source::sampler::{Sampler, SamplerConfig};
 use crate::source::sysctl::{self, KernelSettings};
 
 /// Exit code for bad input (flags, filters, durations).
@@ -102,7 +102,13 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
 /// Print `count` snapshots, `interval` apart (measured from the start of each sample).
 /// An `Insight` follows the snapshots, so streamed output carries rates and alerts.
 fn print(config: &Config, count: u64) -> anyhow::Result<()> {
-    let mut sampler = Sampler::new(config.sampler.clone())?;
+    // What the filter lets the kernel select (states, ports, addresses) is not copied out of
+    // it; every printed table, report and alert describes the filtered sockets anyway.
+    let mut sampler = Sampler::new(SamplerConfig {
+        selection: config.filter.selection(),
+        one_shot: count == 1,
+        ..config.sampler.clone()
+    })?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let opts = Options {
@@ -113,6 +119,7 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
     let kernel = KernelSettings::read(proc_root);
     let mut insight = Insight::new(InsightConfig::default());
     let mut noted = false;
+    let mut selection_noted = false;
     for n in 0..count {
         let started = Instant::now();
         let mut snapshot = sampler.sample()?;
@@ -125,6 +132,10 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         if !noted && let Some(note) = output::coverage_note(&snapshot) {
             eprintln!("{note}");
             noted = true;
+        }
+        if !selection_noted && let Some(note) = sampler.selection_note() {
+            eprintln!("portside: {note}");
+            selection_noted = true;
         }
         let groups = config
             .group
