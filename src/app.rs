@@ -117,7 +117,7 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut snapshot = sampler.sample()?;
         retain_matching(&mut snapshot, &config.filter);
-        insight.update(&snapshot);
+        insight.update(&mut snapshot);
         if let Ok(stats) = sysctl::listen_stats(proc_root) {
             insight.record_listen_stats(&stats);
         }

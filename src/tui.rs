@@ -30,7 +30,6 @@ pub mod render;
 pub mod sampler_thread;
 #[cfg(test)]
 mod screen_tests;
-mod seen;
 mod sort;
 pub mod synthetic;
 pub mod terminal;

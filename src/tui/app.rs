@@ -24,7 +24,6 @@ use crate::tui::input::LineInput;
 use crate::tui::keys::{KeyMap, Mode};
 use crate::tui::layout::{self, Regions};
 use crate::tui::nav::Nav;
-use crate::tui::seen::SeenMap;
 use crate::tui::sort::{GroupColumn, SocketColumn, Sort};
 use crate::tui::theme::Theme;
 
@@ -121,7 +120,9 @@ pub struct App {
     /// rates after resuming average over the gap.
     held: Option<(Sample, Instant)>,
     pub(crate) held_count: u32,
-    pub(crate) seen: SeenMap,
+    /// When the snapshot on screen was applied: ages on screen are its ages plus the time
+    /// since.
+    applied_at: Instant,
     /// History, rates, TIME_WAIT and listener figures of every snapshot applied.
     pub(crate) insight: Insight,
     rules: Vec<Alert>,
@@ -180,7 +181,7 @@ impl App {
             incoming: None,
             held: None,
             held_count: 0,
-            seen: SeenMap::default(),
+            applied_at: now,
             insight: Insight::default(),
             rules: options.alerts,
             fired: Vec::new(),
@@ -263,6 +264,21 @@ impl App {
     }
 
     /// Whether the header shows the "run as root" note.
+    /// How long socket `index` of the snapshot on screen has been seen, at `now`, and
+    /// whether it was there at the first sample (its real age is then at least that).
+    pub(crate) fn age(&self, index: usize) -> Option<(Duration, bool)> {
+        let seen = self.insight.connections().seen(index)?;
+        let at_sample = self
+            .snapshot
+            .taken_at
+            .duration_since(seen.since)
+            .unwrap_or_default();
+        Some((
+            at_sample + self.now.saturating_duration_since(self.applied_at),
+            seen.at_start,
+        ))
+    }
+
     pub fn not_root(&self) -> bool {
         self.has_sample && !self.snapshot.privileged
     }
@@ -295,12 +311,19 @@ impl App {
             }
             Event::Input(_) | Event::Tick => {}
             Event::Sample(sample) => {
-                if self.paused {
-                    self.held = Some((sample, now));
+                // A sample replaced before it was applied hands on its destroy
+                // notifications, so the exact churn misses none.
+                let mut sample = sample;
+                let slot = if self.paused {
                     self.held_count += 1;
+                    &mut self.held
                 } else {
-                    self.incoming = Some((sample, now));
+                    &mut self.incoming
+                };
+                if let Some((older, _)) = slot.take() {
+                    sample.absorb(*older.snapshot);
                 }
+                *slot = Some((sample, now));
                 self.last_error = None;
             }
             Event::SampleError(e) => self.last_error = Some(e),
@@ -326,11 +349,11 @@ impl App {
     /// then the alerts are checked; panel reports wait until a panel is drawn.
     fn apply_sample(&mut self, sample: Sample, arrived: Instant) {
         let Sample {
-            snapshot,
+            mut snapshot,
             listen_stats,
             settings,
         } = sample;
-        self.insight.update(&snapshot);
+        self.insight.update(&mut snapshot);
         if let Some(stats) = listen_stats {
             self.insight.record_listen_stats(&stats);
         }
@@ -339,7 +362,7 @@ impl App {
         }
         self.fired = alerts::evaluate(&self.rules, &self.insight);
         self.panels.stale = true;
-        self.seen.update(&snapshot, arrived);
+        self.applied_at = arrived;
         self.listening = Listening::of(&snapshot);
         self.snapshot = snapshot;
         self.has_sample = true;

@@ -66,7 +66,7 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App, drill: &Drill) {
             line,
             &columns,
             &xs,
-            &cells(app, s),
+            &cells(app, drill.rows[i] as usize, s),
             i == drill.nav.selected,
             theme,
         );
@@ -128,15 +128,12 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
     spans
 }
 
-fn cells(app: &App, s: &Socket) -> Vec<Cell> {
+fn cells(app: &App, index: usize, s: &Socket) -> Vec<Cell> {
     let theme = app.theme;
-    let seen = match app.seen.get(s) {
-        Some(seen) => {
-            let plus = if seen.at_start { "+" } else { "" };
-            Cell::new(
-                format!("{}{plus}", format::duration(seen.age(app.now))),
-                Style::new(),
-            )
+    let seen = match app.age(index) {
+        Some((age, at_start)) => {
+            let plus = if at_start { "+" } else { "" };
+            Cell::new(format!("{}{plus}", format::duration(age)), Style::new())
         }
         None => Cell::new("-", theme.dim()),
     };

@@ -26,7 +26,26 @@ pub struct Sample {
     pub settings: Option<KernelSettings>,
 }
 
+/// Destroy notifications a pending sample carries at most from the samples it replaced
+/// (the live view paused at 2,000 closes/s fills this in ~2 minutes); past it they are
+/// dropped and counted as an overflow, so that interval's churn is estimated.
+const MAX_CARRIED_DESTROYED: usize = 1 << 18;
+
 impl Sample {
+    /// Take in the destroy notifications of `older`, a sample this one replaces unapplied.
+    pub fn absorb(&mut self, older: Snapshot) {
+        let (Some(mine), Some(theirs)) = (self.snapshot.destroyed.as_mut(), older.destroyed) else {
+            return;
+        };
+        mine.overflows = mine.overflows.saturating_add(theirs.overflows);
+        if mine.sockets.len() + theirs.sockets.len() > MAX_CARRIED_DESTROYED {
+            mine.overflows = mine.overflows.saturating_add(1);
+            return;
+        }
+        let newer = std::mem::replace(&mut mine.sockets, theirs.sockets);
+        mine.sockets.extend(newer);
+    }
+
     /// A sample of a snapshot alone (no counters, no settings).
     pub fn of(snapshot: Snapshot) -> Sample {
         Sample {
