@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use foldhash::HashSet;
+
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::model::{Process, ProcessUsage};
@@ -13,6 +15,10 @@ pub struct UsageMeter {
     system: System,
     /// Reused pid list: one refresh per tick, of the socket owners only.
     pids: Vec<Pid>,
+    /// Processes (pid, start time) refreshed at the previous tick, and this tick's: only
+    /// those have a CPU delta.
+    measured: HashSet<(u32, u64)>,
+    measuring: HashSet<(u32, u64)>,
 }
 
 impl Default for UsageMeter {
@@ -20,6 +26,8 @@ impl Default for UsageMeter {
         UsageMeter {
             system: System::new(),
             pids: Vec::new(),
+            measured: HashSet::default(),
+            measuring: HashSet::default(),
         }
     }
 }
@@ -36,17 +44,24 @@ impl UsageMeter {
             true,
             ProcessRefreshKind::nothing().with_cpu().with_memory(),
         );
-        let seen_before = |p: &sysinfo::Process| p.run_time() > 0 || p.cpu_usage() > 0.0;
-        processes
+        // A process's first refresh has no CPU delta (`sysinfo` reports 0): say unknown.
+        self.measuring.clear();
+        let usage = processes
             .iter()
             .map(|p| match self.system.process(Pid::from_u32(p.pid)) {
-                Some(sp) => ProcessUsage {
-                    cpu_percent: seen_before(sp).then(|| sp.cpu_usage()),
-                    rss_bytes: Some(sp.memory()),
-                },
+                Some(sp) => {
+                    let id = (p.pid, p.start_time);
+                    self.measuring.insert(id);
+                    ProcessUsage {
+                        cpu_percent: self.measured.contains(&id).then(|| sp.cpu_usage()),
+                        rss_bytes: Some(sp.memory()),
+                    }
+                }
                 None => ProcessUsage::default(),
             })
-            .collect()
+            .collect();
+        std::mem::swap(&mut self.measured, &mut self.measuring);
+        usage
     }
 }
 
