@@ -98,7 +98,7 @@ fn serve(listener: TcpListener, stop: Arc<AtomicBool>) -> thread::JoinHandle<()>
     })
 }
 
-/// One request: connect (from `from` when given, with SO_REUSEADDR), send a byte, wait for
+/// One request: connect (from `from` when given, with `SO_REUSEADDR`), send a byte, wait for
 /// the server's close, close.
 fn request(to: SocketAddr, from: Option<SocketAddr>) -> bool {
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
@@ -242,7 +242,7 @@ fn ss_established(local: &str) -> usize {
         .count()
 }
 
-/// A port free on both 127.0.0.1 and ::1, with a listener on each.
+/// A port free on both `127.0.0.1` and `::1`, with a listener on each.
 fn dual_listeners() -> (TcpListener, TcpListener, u16) {
     for _ in 0..50 {
         let v4 = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -275,23 +275,20 @@ impl Connections {
         if open {
             flags |= OPEN;
         }
-        let (since, owners) = match prev {
-            Some(p) => {
-                flags |= p.flags & AT_START;
-                if count && conn && p.flags & (CONN | OPEN) == CONN | OPEN && !open {
-                    self.events[index] |= CLOSED;
-                }
-                (p.since, p.owners)
+        let (since, owners) = if let Some(p) = prev {
+            flags |= p.flags & AT_START;
+            if count && conn && p.flags & (CONN | OPEN) == CONN | OPEN && !open {
+                self.events[index] |= CLOSED;
             }
-            None => {
-                if first_tick {
-                    flags |= AT_START;
-                }
-                if count && conn {
-                    self.events[index] |= if open { NEW } else { NEW | CLOSED };
-                }
-                (now, NONE)
+            (p.since, p.owners)
+        } else {
+            if first_tick {
+                flags |= AT_START;
             }
+            if count && conn {
+                self.events[index] |= if open { NEW } else { NEW | CLOSED };
+            }
+            (now, NONE)
         };
         self.since[index] = since;
         self.at_start[index] = flags & AT_START != 0;

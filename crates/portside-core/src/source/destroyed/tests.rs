@@ -14,7 +14,7 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Decode recorded notifications (`record.py`: 127.0.0.1:7201 and [::1]:7202 listeners,
+/// Decode recorded notifications (`record.py`: `127.0.0.1:7201` and `[::1]:7202` listeners,
 /// one connection each, then the listeners closed; a connected UDP socket closed).
 fn decode(names: &[&str], proto: Proto) -> Vec<Socket> {
     let mut out = Vec::new();
