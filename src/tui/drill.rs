@@ -108,7 +108,7 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
         ));
         // One accept queue per listener: they are never added up (two of 511 are not 1022).
         let queues: Vec<String> = app
-            .insight
+            .insight()
             .listeners()
             .iter()
             .filter(|l| drill.proto == Proto::Tcp && l.local.port() == drill.port && l.backlog > 0)
@@ -116,7 +116,7 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
             .collect();
         if !queues.is_empty() {
             let waiting = app
-                .insight
+                .insight()
                 .listeners()
                 .iter()
                 .any(|l| l.local.port() == drill.port && l.queue > 0);

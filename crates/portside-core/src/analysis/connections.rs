@@ -110,7 +110,7 @@ struct Item {
 }
 
 /// The one connection tracker: feed every snapshot, in time order, to [`Connections::update`].
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Connections {
     fingerprint: Fingerprinter,
     epoch: Option<SystemTime>,

@@ -55,7 +55,8 @@ impl Default for InsightConfig {
 }
 
 /// Derived state of a snapshot stream: feed every snapshot to [`Insight::update`].
-#[derive(Debug)]
+/// `Clone` lets the engine share it in a `Tick` and copy it on write (`Arc::make_mut`).
+#[derive(Debug, Clone)]
 pub struct Insight {
     connections: Connections,
     listening: Listening,

@@ -89,7 +89,7 @@ impl ListenerCounts {
 }
 
 /// Listeners by port, to find the one that accepted a connection (see the module notes).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct ListenerIndex {
     /// (port, index into the listener list), sorted.
     by_port: Vec<(u16, u32)>,

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use foldhash::HashSet;
-
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::model::{Process, ProcessUsage};
@@ -15,10 +13,10 @@ pub struct UsageMeter {
     system: System,
     /// Reused pid list: one refresh per tick, of the socket owners only.
     pids: Vec<Pid>,
-    /// Processes (pid, start time) refreshed at the previous tick, and this tick's: only
-    /// those have a CPU delta.
-    measured: HashSet<(u32, u64)>,
-    measuring: HashSet<(u32, u64)>,
+    /// (pid, start time) of the processes measured by the previous call: only these have
+    /// a CPU delta now (a process's run time says nothing about when we first saw it).
+    measured: foldhash::HashSet<(u32, u64)>,
+    previous: foldhash::HashSet<(u32, u64)>,
 }
 
 impl Default for UsageMeter {
@@ -26,8 +24,8 @@ impl Default for UsageMeter {
         UsageMeter {
             system: System::new(),
             pids: Vec::new(),
-            measured: HashSet::default(),
-            measuring: HashSet::default(),
+            measured: foldhash::HashSet::default(),
+            previous: foldhash::HashSet::default(),
         }
     }
 }
@@ -44,24 +42,22 @@ impl UsageMeter {
             true,
             ProcessRefreshKind::nothing().with_cpu().with_memory(),
         );
-        // A process's first refresh has no CPU delta (`sysinfo` reports 0): say unknown.
-        self.measuring.clear();
-        let usage = processes
+        std::mem::swap(&mut self.previous, &mut self.measured);
+        self.measured.clear();
+        processes
             .iter()
             .map(|p| match self.system.process(Pid::from_u32(p.pid)) {
                 Some(sp) => {
-                    let id = (p.pid, p.start_time);
-                    self.measuring.insert(id);
+                    let key = (p.pid, p.start_time);
+                    self.measured.insert(key);
                     ProcessUsage {
-                        cpu_percent: self.measured.contains(&id).then(|| sp.cpu_usage()),
+                        cpu_percent: self.previous.contains(&key).then(|| sp.cpu_usage()),
                         rss_bytes: Some(sp.memory()),
                     }
                 }
                 None => ProcessUsage::default(),
             })
-            .collect();
-        std::mem::swap(&mut self.measured, &mut self.measuring);
-        usage
+            .collect()
     }
 }
 

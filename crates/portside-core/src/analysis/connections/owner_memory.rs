@@ -14,7 +14,7 @@ type ProcId = (u32, u64);
 /// No set.
 pub(super) const NONE: u32 = u32::MAX;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct OwnerSet {
     procs: Box<[Arc<Process>]>,
     /// The last tick a remembered connection referred to this set.
@@ -27,7 +27,7 @@ struct OwnerSet {
 /// [`OwnerMemory::recall`] per socket, [`OwnerMemory::mark`] per remembered connection,
 /// and [`OwnerMemory::sweep`]. Warm, a tick allocates only when a new set of processes
 /// appears.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct OwnerMemory {
     sets: Vec<Option<OwnerSet>>,
     free: Vec<u32>,
