@@ -51,6 +51,7 @@ fn main() {
         parse_filter: portside::analysis::filter::Filter::parse_system,
         area: Rect::new(0, 0, width, height),
         alerts: portside::analysis::alerts::default_alerts(),
+        keymap: portside::tui::keys::KeyMap::default(),
     };
     let mut app = App::new(options, Instant::now()).unwrap();
     let snaps: Vec<_> = (0..6)

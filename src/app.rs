@@ -1,6 +1,7 @@
 //! The orchestrator: parse arguments, pick the mode, run it, map errors to exit codes.
 
 use std::io::{self, BufWriter, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::thread;
 use std::time::Instant;
@@ -11,7 +12,8 @@ use clap::error::ErrorKind;
 use portside_core::engine::{Engine, EngineConfig, KernelSource};
 
 use crate::analysis::group;
-use crate::cli::{Cli, Config, Mode, stdout_is_tty};
+use crate::cli::{self, Cli, Command, Config, ConfigCommand, Mode, UsageError, stdout_is_tty};
+use crate::config::{FileSettings, Settings, location};
 use crate::output::json::GroupReport;
 use crate::output::report::{self, TimeWaitJson};
 use crate::output::{self, Format, Options};
@@ -26,11 +28,17 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
-    let config = match cli.into_config(stdout_is_tty()) {
-        Ok(c) => c,
-        Err(e) => {
+    let config = match prepare(cli) {
+        Ok(Some(c)) => c,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(Prepared::Usage(e)) => {
             eprintln!("portside: error: {e}");
             return ExitCode::from(EXIT_USAGE);
+        }
+        Err(Prepared::Failed(e)) if is_broken_pipe(&e) => return ExitCode::SUCCESS,
+        Err(Prepared::Failed(e)) => {
+            eprintln!("portside: error: {e:#}");
+            return ExitCode::FAILURE;
         }
     };
     match run(&config) {
@@ -48,6 +56,96 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Why `prepare` stopped: bad input (exit 2) or a failure (exit 1).
+enum Prepared {
+    Usage(String),
+    Failed(anyhow::Error),
+}
+
+impl From<UsageError> for Prepared {
+    fn from(e: UsageError) -> Prepared {
+        Prepared::Usage(e.0)
+    }
+}
+
+/// Runs the subcommands; for a watch, reads the config file and lays the flags over it.
+/// `Ok(None)`: a subcommand did all there was to do.
+fn prepare(cli: Cli) -> Result<Option<Config>, Prepared> {
+    let failed = |e: io::Error| Prepared::Failed(e.into());
+    let command = cli.command.clone();
+    match &command {
+        Some(Command::Completions { shell }) => {
+            let mut out = io::stdout().lock();
+            cli::write_completions(*shell, &mut out);
+            out.flush().map_err(failed)?;
+            return Ok(None);
+        }
+        Some(Command::Man) => {
+            let mut out = io::stdout().lock();
+            cli::write_man(&mut out).map_err(failed)?;
+            out.flush().map_err(failed)?;
+            return Ok(None);
+        }
+        _ => {}
+    }
+    let env = location::Env::from_process();
+    let located = location::locate(&cli.config_choice(), &env, Path::exists);
+    if let Some(Command::Config(ConfigCommand::Init { force })) = command {
+        return init(located.init_path.as_deref(), force).map(|()| None);
+    }
+    let file = located
+        .path
+        .as_deref()
+        .map(FileSettings::read)
+        .transpose()
+        .map_err(|e| Prepared::Usage(e.to_string()))?;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let settings = Settings::layer(file.as_ref(), &cli.flags()?, no_color)
+        .map_err(|e| Prepared::Usage(e.to_string()))?;
+    if let Some(Command::Config(ConfigCommand::Show)) = command {
+        settings
+            .load_theme()
+            .map_err(|e| Prepared::Usage(e.to_string()))?;
+        if let Some(note) = &located.note {
+            eprintln!("{note}");
+        }
+        let mut out = io::stdout().lock();
+        out.write_all(settings.show_text(located.path.as_deref()).as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(failed)?;
+        return Ok(None);
+    }
+    if let Some(note) = &located.note {
+        eprintln!("{note}");
+    }
+    Ok(Some(cli.into_config(&settings, stdout_is_tty())?))
+}
+
+/// `config init`: the commented defaults, written where the config file is read from.
+fn init(path: Option<&Path>, force: bool) -> Result<(), Prepared> {
+    let Some(path) = path else {
+        return Err(Prepared::Usage(
+            "no config directory: set HOME or XDG_CONFIG_HOME, or give --config FILE".into(),
+        ));
+    };
+    if path.exists() && !force {
+        return Err(Prepared::Usage(format!(
+            "{} exists; pass --force to overwrite it",
+            path.display()
+        )));
+    }
+    let write = || -> io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, Settings::default().init_text())
+    };
+    write()
+        .map_err(|e| Prepared::Failed(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 /// Help and version print as clap renders them; every other error becomes one line
@@ -92,6 +190,8 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
             filter: config.filter_text.clone(),
             numeric: config.numeric,
             alerts: config.alerts.clone(),
+            theme: config.theme,
+            keymap: config.keymap.clone(),
         }),
         Mode::Print { count } => print(config, count),
     }

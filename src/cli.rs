@@ -1,23 +1,31 @@
-//! Command-line arguments (clap derive) and their validation into one `Config`.
+//! Command-line arguments (clap derive) and their validation into one `Config`, over the
+//! settings of the config file (`config`).
+
+pub mod completions;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-use crate::analysis::alerts::{self, Alert};
+use crate::analysis::alerts::{Alert, AlertError};
 use crate::analysis::filter::Filter;
+use crate::config::{ConfigChoice, Flags, Pair, Settings, ThemeChoice};
 use crate::model::Query;
 use crate::output::Format;
 use crate::source::sampler::SamplerConfig;
+use crate::tui::keys::KeyMap;
+use crate::tui::theme::Theme;
+
+pub use completions::{FILTER_WORDS, Shell, write_completions, write_man};
 
 /// Live socket monitor: who listens where, grouped by local port and TCP state.
 ///
 /// On a terminal, portside opens a live view. Piped, or with --once, it prints
 /// one snapshot (like `ss -tanup`, with owners, services and port classes).
 #[derive(Debug, Parser)]
-#[command(name = "portside", version, about, long_about = None)]
+#[command(name = "portside", version = crate::VERSION, about, long_about = None)]
 #[command(
     after_help = "FILTER terms are ANDed; `!` negates a term; `a,b` is a list; `a-b` a range:\n  \
     port:443  lport:8000-8100  rport:5432  state:tw,est  proc:nginx  pid:123\n  \
@@ -25,6 +33,17 @@ use crate::source::sampler::SamplerConfig;
     A bare number is a port, a bare state name a state: `portside 443 !listen`"
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Read settings from FILE instead of ~/.config/portside/config.toml
+    #[arg(long, value_name = "FILE", env = "PORTSIDE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// Read no config file: defaults and flags only
+    #[arg(long, global = true)]
+    pub no_config: bool,
+
     /// Print one snapshot and exit
     #[arg(long)]
     pub once: bool,
@@ -33,13 +52,13 @@ pub struct Cli {
     #[arg(long)]
     pub group: bool,
 
-    /// Output format of --once and --count
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format of --once and --count [default: table]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
 
-    /// Time between samples: 500ms, 2s, 1m; 0 samples back to back
-    #[arg(long, default_value = "1s", value_parser = parse_interval, allow_hyphen_values = true)]
-    pub interval: Duration,
+    /// Time between samples: 500ms, 2s, 1m; 0 samples back to back [default: 1s]
+    #[arg(long, value_parser = parse_interval, allow_hyphen_values = true)]
+    pub interval: Option<Duration>,
 
     /// Print N snapshots, one every --interval, then exit
     #[arg(long, value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
@@ -82,9 +101,41 @@ pub struct Cli {
     #[arg(long, value_name = "EXPR")]
     pub alert: Vec<String>,
 
+    /// Colours of the live view: default, light, high-contrast, monochrome, or a theme file
+    #[arg(long, value_name = "THEME", value_parser = completions::theme_parser(), hide_possible_values = true)]
+    pub theme: Option<String>,
+
     /// Filter expression, e.g. `port:443 state:est` (same language as the `/` prompt)
-    #[arg(value_name = "FILTER")]
+    #[arg(value_name = "FILTER", value_parser = completions::filter_parser(), hide_possible_values = true)]
     pub filter: Vec<String>,
+}
+
+/// What to do instead of watching sockets.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Write or show the config file
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a completion script for SHELL: put it where your shell loads completions
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff): `portside man | man -l -`
+    Man,
+}
+
+/// `portside config ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Write a commented config file with every setting at its default
+    Init {
+        /// Overwrite an existing file
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the effective settings and where each came from (default, file, flag)
+    Show,
 }
 
 /// What to do, decided once from the arguments and whether stdout is a terminal.
@@ -108,8 +159,11 @@ pub struct Config {
     /// The filter as typed (the TUI's starting prompt text).
     pub filter_text: String,
     pub sampler: SamplerConfig,
-    /// Alert rules: defaults, with `--alert` replacing those of the same kind and scope.
+    /// Alert rules: defaults, with the file's and `--alert` replacing those of the same
+    /// kind and scope.
     pub alerts: Vec<Alert>,
+    pub theme: Theme,
+    pub keymap: KeyMap,
 }
 
 /// A bad argument: the message names the bad part. Exit code 2.
@@ -118,11 +172,62 @@ pub struct Config {
 pub struct UsageError(pub String);
 
 impl Cli {
-    /// Validate the arguments into a `Config`; `stdout_is_tty` decides between TUI and print.
-    pub fn into_config(self, stdout_is_tty: bool) -> Result<Config, UsageError> {
-        let filter_text = self.filter.join(" ");
+    /// Which config file the flags ask for.
+    pub fn config_choice(&self) -> ConfigChoice {
+        match (&self.config, self.no_config) {
+            (_, true) => ConfigChoice::None,
+            (Some(path), false) => ConfigChoice::Given(path.clone()),
+            (None, false) => ConfigChoice::Default,
+        }
+    }
+
+    /// The settings the flags give, to lay over the config file's.
+    pub fn flags(&self) -> Result<Flags, UsageError> {
+        let alerts = self
+            .alert
+            .iter()
+            .map(|e| Alert::parse(e))
+            .collect::<Result<Vec<_>, AlertError>>()
+            .map_err(|e| UsageError(e.to_string()))?;
+        // Neither flag of a pair means both, as in ss.
+        let pair = |a: bool, b: bool| {
+            (a || b).then_some(Pair {
+                first: a,
+                second: b,
+            })
+        };
+        Ok(Flags {
+            interval: self.interval,
+            format: self.format,
+            numeric: self.numeric,
+            no_owners: self.no_owners,
+            group: self.group,
+            protocols: pair(self.tcp, self.udp),
+            families: pair(self.ipv4, self.ipv6),
+            listening: self.listening,
+            filter: (!self.filter.is_empty()).then(|| self.filter.join(" ")),
+            alerts,
+            theme: self
+                .theme
+                .as_deref()
+                .map(|t| ThemeChoice::parse(t, std::path::Path::new("")))
+                .transpose()
+                .map_err(|e| UsageError(format!("--theme: {e}")))?,
+        })
+    }
+
+    /// Validates the arguments over `settings` into a `Config`; `stdout_is_tty` decides
+    /// between TUI and print.
+    pub fn into_config(
+        self,
+        settings: &Settings,
+        stdout_is_tty: bool,
+    ) -> Result<Config, UsageError> {
+        let filter_text = settings.filter.value.clone();
         let filter = Filter::parse_system(&filter_text).map_err(|e| UsageError(e.to_string()))?;
-        let alerts = alerts::configure(&self.alert).map_err(|e| UsageError(e.to_string()))?;
+        let theme = settings
+            .load_theme()
+            .map_err(|e| UsageError(e.to_string()))?;
         let mode = if self.once {
             Mode::Print { count: 1 }
         } else if let Some(count) = self.count {
@@ -132,41 +237,29 @@ impl Cli {
         } else {
             Mode::Print { count: 1 }
         };
-        if self.group && mode == Mode::Tui {
-            // The live view is grouped already; --group only shapes printed output.
-        }
-        // Neither flag of a pair means both, as in ss.
-        let (tcp, udp) = if self.tcp || self.udp {
-            (self.tcp, self.udp)
-        } else {
-            (true, true)
-        };
-        let (v4, v6) = if self.ipv4 || self.ipv6 {
-            (self.ipv4, self.ipv6)
-        } else {
-            (true, true)
-        };
         let query = Query {
-            tcp,
-            udp,
-            v4,
-            v6,
-            listening_only: self.listening,
+            tcp: settings.protocols.value.first,
+            udp: settings.protocols.value.second,
+            v4: settings.families.value.first,
+            v6: settings.families.value.second,
+            listening_only: settings.listening.value,
         };
         Ok(Config {
             mode,
-            group: self.group,
-            format: self.format,
-            interval: self.interval,
-            numeric: self.numeric,
+            group: settings.group.value,
+            format: settings.format.value,
+            interval: settings.interval.value,
+            numeric: settings.numeric.value,
             filter,
             filter_text,
-            alerts,
+            alerts: settings.alerts.value.clone(),
+            theme,
+            keymap: settings.keymap(),
             sampler: SamplerConfig {
                 query,
                 proc_root: PathBuf::from("/proc"),
                 force_proc_net: self.proc_net,
-                resolve_owners: !self.no_owners,
+                resolve_owners: settings.owners.value,
             },
         })
     }
@@ -234,7 +327,8 @@ mod tests {
     fn config(args: &[&str], tty: bool) -> Config {
         let cli =
             Cli::try_parse_from(std::iter::once("portside").chain(args.iter().copied())).unwrap();
-        cli.into_config(tty).unwrap()
+        let settings = Settings::layer(None, &cli.flags().unwrap(), false).unwrap();
+        cli.into_config(&settings, tty).unwrap()
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub mod terminal;
 #[cfg(test)]
 mod testing;
 pub mod theme;
+#[cfg(test)]
+mod theme_tests;
 mod timewait;
 
 use std::sync::mpsc::{self, Receiver};
@@ -66,6 +68,8 @@ pub struct TuiConfig {
     pub numeric: bool,
     /// Alert rules: the defaults with the command line's `--alert`s applied.
     pub alerts: Vec<crate::analysis::alerts::Alert>,
+    pub theme: Theme,
+    pub keymap: keys::KeyMap,
 }
 
 /// The TUI ended because of a signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT); the terminal is
@@ -95,6 +99,8 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         filter,
         numeric,
         alerts,
+        theme,
+        keymap,
     } = config;
     let interval = interval.max(MIN_INTERVAL);
     let (width, height) = crossterm::terminal::size().context("cannot read the terminal size")?;
@@ -102,11 +108,12 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         interval,
         host: sysctl::host_info(&sampler.proc_root),
         numeric,
-        theme: Theme::from_env(),
+        theme,
         filter_text: filter,
         parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
         alerts,
+        keymap,
     };
     let mut app = App::new(options, Instant::now()).context("bad filter")?;
     let engine = Engine::new(

@@ -4,6 +4,8 @@ use std::process::{Command, Output};
 
 fn portside(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portside"))
+        .arg("--no-config")
+        .env_remove("PORTSIDE_CONFIG")
         .args(args)
         .env("NO_COLOR", "1")
         .output()
@@ -145,7 +147,13 @@ fn unprivileged_run_lists_every_socket_and_says_why_owners_are_missing() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portside"));
-    cmd.args(["--once", "--format", "json", &format!("lport:{port}")]);
+    cmd.args([
+        "--no-config",
+        "--once",
+        "--format",
+        "json",
+        &format!("lport:{port}"),
+    ]);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

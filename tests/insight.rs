@@ -11,6 +11,7 @@ use serde_json::Value;
 
 fn portside(args: &[&str]) -> Vec<Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_portside"))
+        .arg("--no-config")
         .args(args)
         .output()
         .expect("run portside");
@@ -91,6 +92,7 @@ fn time_wait_storm_is_reported_under_its_port_and_destination() {
 
     // The text form carries the same numbers.
     let out = Command::new(env!("CARGO_BIN_EXE_portside"))
+        .arg("--no-config")
         .args(["--once", "--group", &format!("port:{port}")])
         .output()
         .unwrap();
@@ -163,6 +165,7 @@ fn streamed_groups_carry_connection_rates() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let child = Command::new(env!("CARGO_BIN_EXE_portside"))
+        .arg("--no-config")
         .args([
             "--group",
             "--format",

@@ -55,7 +55,7 @@ fn signals_restore_the_terminal() {
     let bin = env!("CARGO_BIN_EXE_portside");
     for signal in ["TERM", "HUP"] {
         tmux.keys(&["clear", "Enter"]);
-        tmux.type_text(&format!("{bin}; echo portside-exit=$?"));
+        tmux.type_text(&format!("{bin} --no-config; echo portside-exit=$?"));
         tmux.keys(&["Enter"]);
         tmux.wait_for("the UI", Duration::from_secs(20), |s| s.contains("PROTO"));
         let pid = child_of(shell_pid).expect("portside runs under the pane's shell");
@@ -111,7 +111,7 @@ fn live_view_in_tmux() {
         s.contains(PROMPT.trim_end())
     });
     let bin = env!("CARGO_BIN_EXE_portside");
-    tmux.type_text(&format!("{bin}; echo portside-exit=$?"));
+    tmux.type_text(&format!("{bin} --no-config; echo portside-exit=$?"));
     tmux.keys(&["Enter"]);
 
     // The listener's row shows its three established connections.
@@ -259,7 +259,7 @@ fn timewait_panel_counts_the_sockets_we_made() {
     let pane = tmux.run(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
     let shell_pid: u32 = pane.trim().parse().unwrap();
     let bin = env!("CARGO_BIN_EXE_portside");
-    tmux.type_text(&format!("{bin}; echo portside-exit=$?"));
+    tmux.type_text(&format!("{bin} --no-config; echo portside-exit=$?"));
     tmux.keys(&["Enter"]);
     tmux.wait_for("the UI", Duration::from_secs(20), |s| s.contains("PROTO"));
 

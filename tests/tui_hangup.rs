@@ -50,6 +50,7 @@ fn live_view_exits_when_its_terminal_is_killed() {
             "-F",
             "#{pane_pid}",
             bin,
+            "--no-config",
         ],
     );
     assert!(

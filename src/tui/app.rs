@@ -50,6 +50,8 @@ pub struct AppOptions {
     /// Alert rules the engine checks on every tick (the defaults with the user's
     /// `--alert`s); the app only hands them to the engine.
     pub alerts: Vec<Alert>,
+    /// The key bindings (defaults, preset and the config file's).
+    pub keymap: KeyMap,
 }
 
 /// The two main views.
@@ -112,7 +114,7 @@ pub struct App {
     pub(crate) host: HostInfo,
     pub(crate) interval: Duration,
     pub(crate) theme: Theme,
-    keymap: KeyMap,
+    pub(crate) keymap: KeyMap,
     parse_filter: fn(&str) -> Result<Filter, FilterError>,
     /// The engine's tick on screen: read-only input (host totals and history, the
     /// filter-scoped insight, reports and alerts).
@@ -179,7 +181,7 @@ impl App {
             host: options.host,
             interval: options.interval,
             theme: options.theme,
-            keymap: KeyMap::default(),
+            keymap: options.keymap,
             parse_filter: options.parse_filter,
             snapshot: Arc::clone(&tick.snapshot),
             tick,

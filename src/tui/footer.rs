@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::tui::app::{App, Panel};
-use crate::tui::keys::{self, Action, NORMAL};
+use crate::tui::keys::Action;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
@@ -18,7 +18,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     }
     let mut width: usize = spans.iter().map(Span::width).sum();
     for &action in hints(app) {
-        let Some(key) = keys::first_key(NORMAL, action) else {
+        let Some(key) = app.keymap.first_key(action) else {
             continue;
         };
         let hint = [

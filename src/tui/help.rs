@@ -1,5 +1,5 @@
-//! The `?` overlay: every key, listed from the binding tables themselves so the help
-//! cannot drift from what the keys do, plus what the marks in the tables mean. Fits 80x24.
+//! The `?` overlay: every key, listed from the active bindings (defaults, preset and the
+//! user's) so the help cannot drift from what the keys do, plus what the marks in the tables mean. Fits 80x24.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
 use crate::tui::app::App;
-use crate::tui::keys::{self, Action, NORMAL, PROMPT};
+use crate::tui::keys::KeyMap;
 use crate::tui::theme::Theme;
 
 /// Width of the key column.
@@ -17,7 +17,7 @@ const KEYS_W: usize = 27;
 const INNER_W: usize = 70;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let lines = lines(app.theme);
+    let lines = lines(&app.keymap, app.theme);
     let width = lines.iter().map(Line::width).max().unwrap_or(0) as u16 + 2;
     let popup = centered(area, width, lines.len() as u16 + 2);
     frame.render_widget(Clear, popup);
@@ -27,22 +27,22 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
-fn lines(theme: Theme) -> Vec<Line<'static>> {
-    let mut lines: Vec<Line> = keys::keys_by_description(NORMAL)
-        .into_iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:<KEYS_W$}"), theme.key()),
-                Span::raw(what),
-            ])
-        })
-        .collect();
+fn lines(keymap: &KeyMap, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines: Vec<Line> = Vec::new();
+    for (keys, what) in keymap.keys_by_description() {
+        // Many keys for one thing (the user's or a preset's) wrap in the key column.
+        for (i, chunk) in wrap_keys(&keys).into_iter().enumerate() {
+            lines.push(Line::from(vec![
+                Span::styled(format!(" {chunk:<KEYS_W$}"), theme.key()),
+                Span::raw(if i == 0 { what } else { "" }),
+            ]));
+        }
+    }
     lines.push(Line::styled(" In the / prompt:", theme.bold()));
     let mut prompt: Vec<(String, String, Style)> = Vec::new();
     prompt.extend(
-        keys::keys_by_description(PROMPT)
+        KeyMap::prompt_keys_by_description()
             .into_iter()
-            .filter(|(_, what)| *what != Action::Quit.describe())
             .map(|(k, what)| (k, what.to_string(), Style::new())),
     );
     prompt.push((
@@ -71,6 +71,28 @@ fn lines(theme: Theme) -> Vec<Line<'static>> {
         theme,
     ));
     lines
+}
+
+/// `a, b, c` split into pieces at most `KEYS_W - 1` wide, at the commas.
+fn wrap_keys(keys: &str) -> Vec<String> {
+    let keys: Vec<&str> = keys.split(", ").collect();
+    let mut out: Vec<String> = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        // A piece that more keys follow ends in a comma.
+        let comma = usize::from(i + 1 < keys.len());
+        match out.last_mut() {
+            Some(line) if line.chars().count() + 2 + key.chars().count() + comma < KEYS_W => {
+                line.push_str(", ");
+                line.push_str(key);
+            }
+            Some(line) => {
+                line.push(',');
+                out.push((*key).to_string());
+            }
+            None => out.push((*key).to_string()),
+        }
+    }
+    out
 }
 
 /// Packs `key what` items into lines at most `INNER_W` wide, separated by ` · `.
@@ -120,8 +142,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn long_key_lists_wrap_in_their_column() {
+        assert_eq!(wrap_keys("q, ctrl+c"), ["q, ctrl+c"]);
+        let long = "pgup, ctrl+b, ctrl+u, pgdn, ctrl+f, ctrl+d";
+        let wrapped = wrap_keys(long);
+        assert_eq!(wrapped, ["pgup, ctrl+b, ctrl+u,", "pgdn, ctrl+f, ctrl+d"]);
+        assert!(wrapped.iter().all(|l| l.len() < KEYS_W));
+    }
+
+    #[test]
     fn help_fits_the_smallest_screen() {
-        let lines = lines(Theme::new(false));
+        let lines = lines(&KeyMap::default(), Theme::new(false));
         assert!(lines.len() + 2 <= 24, "{} lines", lines.len());
         for l in &lines {
             assert!(l.width() + 2 <= 80, "{l}");

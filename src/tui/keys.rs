@@ -1,12 +1,14 @@
 //! Key bindings: tables of chords written as strings (`"ctrl+c"`, `"pgdn"`, `"?"`), parsed
 //! once into a map from chord to [`Action`]. The app handles actions in one `match`.
 
+mod bindings;
 mod chord;
 
 use std::collections::HashMap;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+pub use bindings::{ACTIONS, BindingError, Bindings, Preset};
 pub use chord::{BadChord, Chord};
 
 /// Everything a key (or the mouse) can ask the app to do.
@@ -108,11 +110,6 @@ impl Action {
     }
 }
 
-/// The first key bound to `action` in `table`, for hints like `/ filter`.
-pub fn first_key(table: &[(&'static str, Action)], action: Action) -> Option<&'static str> {
-    table.iter().find(|(_, a)| *a == action).map(|(k, _)| *k)
-}
-
 /// Which table of bindings applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -121,7 +118,7 @@ pub enum Mode {
     Help,
 }
 
-/// The bindings of the main views, in the order the help lists them.
+/// The default bindings of the main views, in the order the help lists them.
 pub const NORMAL: &[(&str, Action)] = &[
     ("q", Action::Quit),
     ("ctrl+c", Action::Quit),
@@ -155,11 +152,11 @@ pub const NORMAL: &[(&str, Action)] = &[
     ("f1", Action::ToggleHelp),
 ];
 
-/// The bindings while the `/` prompt is open; other printable keys are typed.
+/// The bindings while the `/` prompt is open; other printable keys are typed, and the quit
+/// keys that cannot be typed are added.
 pub const PROMPT: &[(&str, Action)] = &[
     ("enter", Action::PromptAccept),
     ("esc", Action::PromptCancel),
-    ("ctrl+c", Action::Quit),
     ("backspace", Action::PromptBackspace),
     ("delete", Action::PromptDelete),
     ("left", Action::PromptLeft),
@@ -171,41 +168,56 @@ pub const PROMPT: &[(&str, Action)] = &[
     ("ctrl+u", Action::PromptClear),
 ];
 
-/// The bindings while the help overlay is shown.
-pub const HELP: &[(&str, Action)] = &[
-    ("esc", Action::CloseHelp),
-    ("?", Action::CloseHelp),
-    ("q", Action::CloseHelp),
-    ("enter", Action::CloseHelp),
-    ("f1", Action::CloseHelp),
-    ("ctrl+c", Action::Quit),
-];
-
-/// The parsed tables.
+/// The parsed tables: the main views' bindings (defaults, preset and the user's, already
+/// checked by [`Bindings`]) with the prompt's and the help's derived from them.
 #[derive(Debug, Clone)]
 pub struct KeyMap {
     normal: HashMap<Chord, Action>,
     prompt: HashMap<Chord, Action>,
     help: HashMap<Chord, Action>,
+    /// The main views' bindings in the order the help lists them.
+    listing: Vec<(Chord, Action)>,
 }
 
 impl KeyMap {
-    /// Parses binding tables; the first error names the bad string.
-    pub fn from_tables(
-        normal: &[(&str, Action)],
-        prompt: &[(&str, Action)],
-        help: &[(&str, Action)],
-    ) -> Result<KeyMap, BadChord> {
-        let parse = |table: &[(&str, Action)]| {
-            table
-                .iter()
-                .map(|&(k, a)| Ok((k.parse::<Chord>()?, a)))
-                .collect::<Result<HashMap<_, _>, BadChord>>()
-        };
+    /// The tables for checked bindings. In the prompt, quit keys that cannot be typed
+    /// (`ctrl+c`, `f10`) still quit; in the help, the help keys, `esc` and `enter` close
+    /// it, and so do quit keys that are plain characters (`q`, as in a pager).
+    pub fn new(bindings: &Bindings) -> Result<KeyMap, BindingError> {
+        bindings.check()?;
+        let listing = bindings.listing();
+        let normal: HashMap<Chord, Action> = listing.iter().copied().collect();
+        let mut prompt: HashMap<Chord, Action> = PROMPT
+            .iter()
+            .map(|&(k, a)| (k.parse().expect("built-in prompt keys parse (tested)"), a))
+            .collect();
+        let mut help = HashMap::new();
+        for name in ["esc", "enter"] {
+            help.insert(
+                name.parse().expect("built-in names parse"),
+                Action::CloseHelp,
+            );
+        }
+        for &(chord, action) in &listing {
+            match action {
+                Action::ToggleHelp => {
+                    help.insert(chord, Action::CloseHelp);
+                }
+                Action::Quit if chord.is_typed() => {
+                    help.entry(chord).or_insert(Action::CloseHelp);
+                }
+                Action::Quit => {
+                    help.entry(chord).or_insert(Action::Quit);
+                    prompt.entry(chord).or_insert(Action::Quit);
+                }
+                _ => {}
+            }
+        }
         Ok(KeyMap {
-            normal: parse(normal)?,
-            prompt: parse(prompt)?,
-            help: parse(help)?,
+            normal,
+            prompt,
+            help,
+            listing,
         })
     }
 
@@ -231,25 +243,51 @@ impl KeyMap {
                 _ => None,
             })
     }
-}
 
-impl Default for KeyMap {
-    fn default() -> KeyMap {
-        KeyMap::from_tables(NORMAL, PROMPT, HELP).expect("built-in key tables parse (tested)")
+    /// The first key bound to `action` in the main views, for hints like `/ filter`.
+    pub fn first_key(&self, action: Action) -> Option<String> {
+        self.listing
+            .iter()
+            .find(|(_, a)| *a == action)
+            .map(|(k, _)| k.to_string())
+    }
+
+    /// The main views' keys grouped by what they do, in listing order:
+    /// `[("q, ctrl+c", "quit"), ("up, k, down, j", "move up / down"), ...]`.
+    pub fn keys_by_description(&self) -> Vec<(String, &'static str)> {
+        group_by_description(self.listing.iter().map(|(k, a)| (k.to_string(), *a)))
+    }
+
+    /// The prompt's keys grouped by what they do (quitting left out).
+    pub fn prompt_keys_by_description() -> Vec<(String, &'static str)> {
+        group_by_description(
+            PROMPT
+                .iter()
+                .filter(|(_, a)| *a != Action::Quit)
+                .map(|&(k, a)| (k.to_string(), a)),
+        )
     }
 }
 
-/// The keys of `table` grouped by what they do, in table order:
-/// `[("q, ctrl+c", "quit"), ("up, k, down, j", "move up / down"), ...]`.
-pub fn keys_by_description(table: &[(&str, Action)]) -> Vec<(String, &'static str)> {
+impl Default for KeyMap {
+    /// The default bindings.
+    fn default() -> KeyMap {
+        KeyMap::new(&Bindings::default()).expect("the default bindings are checked (tested)")
+    }
+}
+
+/// Keys grouped by what their actions do, in the order given.
+fn group_by_description(
+    keys: impl Iterator<Item = (String, Action)>,
+) -> Vec<(String, &'static str)> {
     let mut out: Vec<(String, &'static str)> = Vec::new();
-    for &(key, action) in table {
+    for (key, action) in keys {
         let what = action.describe();
         if let Some((keys, _)) = out.iter_mut().find(|(_, d)| *d == what) {
             keys.push_str(", ");
-            keys.push_str(key);
+            keys.push_str(&key);
         } else {
-            out.push((key.to_string(), what));
+            out.push((key, what));
         }
     }
     out
@@ -265,15 +303,13 @@ mod tests {
 
     #[test]
     fn builtin_tables_parse_without_conflicts() {
-        for table in [NORMAL, PROMPT, HELP] {
+        for table in [NORMAL, PROMPT] {
             let mut seen = HashMap::new();
             for (s, a) in table {
                 let chord: Chord = s.parse().unwrap();
                 assert!(seen.insert(chord, *a).is_none(), "{s} bound twice");
             }
         }
-        KeyMap::from_tables(NORMAL, PROMPT, HELP).unwrap();
-        assert!(KeyMap::from_tables(&[("nope", Action::Quit)], PROMPT, HELP).is_err());
     }
 
     #[test]
@@ -361,7 +397,8 @@ mod tests {
 
     #[test]
     fn keys_grouped_for_help() {
-        let grouped = keys_by_description(NORMAL);
+        let map = KeyMap::default();
+        let grouped = map.keys_by_description();
         assert_eq!(grouped[0], ("q, ctrl+c".to_string(), "quit"));
         assert_eq!(grouped[1], ("up, k, down, j".to_string(), "move up / down"));
         for (_, a) in NORMAL {
@@ -370,7 +407,54 @@ mod tests {
                 1
             );
         }
-        assert_eq!(first_key(NORMAL, Action::OpenFilter), Some("/"));
-        assert_eq!(first_key(HELP, Action::OpenFilter), None);
+        assert_eq!(map.first_key(Action::OpenFilter).as_deref(), Some("/"));
+        assert_eq!(map.first_key(Action::PromptAccept), None);
+    }
+
+    #[test]
+    fn rebound_quit_reaches_prompt_and_help() {
+        let mut bindings = Bindings::default();
+        bindings.set(
+            Action::Quit,
+            vec!["x".parse().unwrap(), "ctrl+q".parse().unwrap()],
+        );
+        let map = KeyMap::new(&bindings).unwrap();
+        let n = KeyModifiers::NONE;
+        let ctrl = KeyModifiers::CONTROL;
+        let cases = [
+            (Mode::Normal, key(KeyCode::Char('x'), n), Some(Action::Quit)),
+            (Mode::Normal, key(KeyCode::Char('q'), n), None),
+            (Mode::Normal, key(KeyCode::Char('c'), ctrl), None),
+            (
+                Mode::Normal,
+                key(KeyCode::Char('q'), ctrl),
+                Some(Action::Quit),
+            ),
+            (
+                Mode::Prompt,
+                key(KeyCode::Char('x'), n),
+                Some(Action::PromptInsert('x')),
+            ),
+            (
+                Mode::Prompt,
+                key(KeyCode::Char('q'), ctrl),
+                Some(Action::Quit),
+            ),
+            (
+                Mode::Help,
+                key(KeyCode::Char('x'), n),
+                Some(Action::CloseHelp),
+            ),
+            (
+                Mode::Help,
+                key(KeyCode::Char('q'), ctrl),
+                Some(Action::Quit),
+            ),
+            (Mode::Help, key(KeyCode::Char('q'), n), None),
+        ];
+        for (mode, ev, want) in cases {
+            assert_eq!(map.action(mode, ev), want, "{mode:?} {ev:?}");
+        }
+        assert_eq!(map.keys_by_description()[0].0, "x, ctrl+q");
     }
 }

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::tui::app::App;
-use crate::tui::keys::{self, Action, NORMAL};
+use crate::tui::keys::Action;
 
 /// `[ name ]  stats…` on the left, the scope (`filter: port:443` or `all sockets`) and
 /// `esc back` on the right when it fits.
@@ -26,7 +26,10 @@ pub fn title(
     let left = Line::from(spans);
     let used = left.width();
     frame.render_widget(Paragraph::new(left), area);
-    let back = keys::first_key(NORMAL, Action::Back).unwrap_or("esc");
+    let back = app
+        .keymap
+        .first_key(Action::Back)
+        .unwrap_or_else(|| "esc".into());
     // The panel describes the sockets the filter selects (the engine scoped it); say which.
     let scope = &app.tick.scope;
     let right = if scope.is_filtered() {

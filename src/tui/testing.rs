@@ -109,6 +109,7 @@ pub fn empty_app(width: u16, height: u16, filter: &str) -> Rig {
         parse_filter: Filter::parse_system,
         area: Rect::new(0, 0, width, height),
         alerts: crate::analysis::alerts::default_alerts(),
+        keymap: crate::tui::keys::KeyMap::default(),
     };
     let app = App::new(options, t0()).expect("test filter parses");
     let engine = Engine::new(

@@ -1,36 +1,73 @@
-//! Colors and styles: one color per TCP state used everywhere, and a `NO_COLOR` variant.
+//! Colors and styles: one style per TCP state used everywhere (header, column headers,
+//! rows, panels), from a built-in theme (`default`, `light`, `high-contrast`, `monochrome`,
+//! the last also for `NO_COLOR`) or a theme file laid over one.
+
+mod builtin;
+mod file;
 
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::model::TcpState;
 
-/// The styles the UI draws with. `color: false` keeps only modifiers (bold, reverse, dim).
+pub use builtin::BuiltinTheme;
+pub use file::{ThemeFileError, parse_style};
+
+/// The styles the UI draws with. Selection, column headers and bold text use modifiers
+/// only, so they stay visible in every theme. Kept small (a colour and modifiers per slot,
+/// not a whole `Style`): render code passes it by value everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
-    pub color: bool,
+    states: [Look; TcpState::COUNT],
+    title: Look,
+    error: Look,
+    warning: Look,
+    good: Look,
+    dim: Look,
+    key: Look,
 }
 
+/// A foreground colour and modifiers: what a theme sets per element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Look {
+    fg: Option<Color>,
+    mods: Modifier,
+}
+
+impl Look {
+    fn style(self) -> Style {
+        let style = Style::new().add_modifier(self.mods);
+        match self.fg {
+            Some(c) => style.fg(c),
+            None => style,
+        }
+    }
+}
+
+impl From<Style> for Look {
+    fn from(style: Style) -> Look {
+        Look {
+            fg: style.fg,
+            mods: style.add_modifier,
+        }
+    }
+}
+
+/// The themeable styles other than states, by their name in a theme file.
+pub const ELEMENTS: &[&str] = &["title", "error", "warning", "good", "dim", "key"];
+
 impl Theme {
-    /// Colors unless `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
-    pub fn from_env() -> Theme {
-        Theme::new(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
-    }
-
+    /// The default theme with `color`, else the monochrome one.
     pub fn new(color: bool) -> Theme {
-        Theme { color }
-    }
-
-    fn fg(self, color: Color) -> Style {
-        if self.color {
-            Style::new().fg(color)
+        if color {
+            BuiltinTheme::Default.theme()
         } else {
-            Style::new()
+            BuiltinTheme::Monochrome.theme()
         }
     }
 
-    /// The color of a state, the same in the header, the column headers and the rows.
+    /// The style of a state, the same in the header, the column headers and the rows.
     pub fn state(self, state: TcpState) -> Style {
-        self.fg(state_color(state))
+        self.states[state.index()].style()
     }
 
     /// The selected row: reversed, so it stays visible without color.
@@ -43,54 +80,69 @@ impl Theme {
     }
 
     pub fn title(self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        self.title.style()
     }
 
     pub fn error(self) -> Style {
-        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+        self.error.style()
     }
 
     pub fn warning(self) -> Style {
-        self.fg(Color::Yellow)
+        self.warning.style()
     }
 
     /// A gauge with headroom left.
     pub fn good(self) -> Style {
-        self.fg(Color::Green)
+        self.good.style()
     }
 
     /// Zero counts and secondary text.
     pub fn dim(self) -> Style {
-        if self.color {
-            Style::new().fg(Color::DarkGray)
-        } else {
-            Style::new().add_modifier(Modifier::DIM)
-        }
+        self.dim.style()
     }
 
     /// Key names in the footer and help.
     pub fn key(self) -> Style {
-        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+        self.key.style()
     }
 
     pub fn bold(self) -> Style {
         Style::new().add_modifier(Modifier::BOLD)
     }
+
+    /// The style of a theme file's element (`title`, ...) or state (`time-wait`, ...).
+    fn slot(&mut self, name: &str) -> Option<&mut Look> {
+        Some(match name {
+            "title" => &mut self.title,
+            "error" => &mut self.error,
+            "warning" => &mut self.warning,
+            "good" => &mut self.good,
+            "dim" => &mut self.dim,
+            "key" => &mut self.key,
+            _ => {
+                let state = TcpState::ALL.into_iter().find(|&s| state_key(s) == name)?;
+                &mut self.states[state.index()]
+            }
+        })
+    }
 }
 
-/// Listening green, established blue, opening yellow, closing from magenta to red
-/// (CLOSE_WAIT red: the application has not closed its end).
-fn state_color(state: TcpState) -> Color {
+/// A state's key in a theme file: the kernel's name in kebab case (`time-wait`).
+pub fn state_key(state: TcpState) -> &'static str {
     match state {
-        TcpState::Listen => Color::Green,
-        TcpState::Established => Color::LightBlue,
-        TcpState::SynSent | TcpState::SynRecv | TcpState::NewSynRecv => Color::Yellow,
-        TcpState::FinWait1 | TcpState::FinWait2 => Color::LightMagenta,
-        TcpState::TimeWait => Color::Magenta,
-        TcpState::CloseWait => Color::LightRed,
-        TcpState::LastAck | TcpState::Closing => Color::Red,
-        TcpState::Close => Color::Gray,
-        TcpState::BoundInactive => Color::DarkGray,
+        TcpState::Established => "established",
+        TcpState::SynSent => "syn-sent",
+        TcpState::SynRecv => "syn-recv",
+        TcpState::NewSynRecv => "new-syn-recv",
+        TcpState::FinWait1 => "fin-wait-1",
+        TcpState::FinWait2 => "fin-wait-2",
+        TcpState::TimeWait => "time-wait",
+        TcpState::Close => "close",
+        TcpState::CloseWait => "close-wait",
+        TcpState::LastAck => "last-ack",
+        TcpState::Listen => "listen",
+        TcpState::Closing => "closing",
+        TcpState::BoundInactive => "bound-inactive",
     }
 }
 
@@ -119,12 +171,13 @@ pub fn state_header_name(state: TcpState) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ratatui::style::Color;
 
     #[test]
     fn no_color_keeps_modifiers_only() {
         let plain = Theme::new(false);
         for state in TcpState::ALL {
-            assert_eq!(plain.state(state), Style::new());
+            assert_eq!(plain.state(state).fg, None);
         }
         assert_eq!(plain.error().fg, None);
         assert!(plain.selected().add_modifier.contains(Modifier::REVERSED));
@@ -132,6 +185,15 @@ mod tests {
             Theme::new(true).state(TcpState::Listen).fg,
             Some(Color::Green)
         );
+    }
+
+    #[test]
+    fn every_slot_has_a_name() {
+        let mut theme = Theme::new(true);
+        for name in ELEMENTS.iter().copied().chain(TcpState::ALL.map(state_key)) {
+            assert!(theme.slot(name).is_some(), "{name}");
+        }
+        assert!(theme.slot("nope").is_none());
     }
 
     #[test]

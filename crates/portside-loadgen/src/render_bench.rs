@@ -142,6 +142,7 @@ impl Screen {
             parse_filter: Filter::parse_system,
             area: Rect::new(0, 0, cols, rows),
             alerts: default_alerts(),
+            keymap: portside::tui::keys::KeyMap::default(),
         };
         let mut app = App::new(options, Instant::now()).map_err(|e| e.to_string())?;
         if matches!(view, View::Connections) {

@@ -28,6 +28,14 @@ impl Chord {
         Chord { code, mods }
     }
 
+    /// Whether the key types a character in the prompt (no ctrl or alt).
+    pub fn is_typed(self) -> bool {
+        matches!(self.code, KeyCode::Char(_))
+            && !self
+                .mods
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+    }
+
     /// The chord of a key press; `None` for releases and repeats of non-press kinds.
     pub fn from_event(key: KeyEvent) -> Option<Chord> {
         (key.kind != KeyEventKind::Release).then(|| Chord::new(key.code, key.modifiers))
@@ -115,7 +123,7 @@ impl fmt::Display for Chord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tui::keys::{HELP, NORMAL, PROMPT};
+    use crate::tui::keys::{NORMAL, PROMPT};
 
     #[test]
     fn binding_strings_parse() {
@@ -145,7 +153,7 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for (s, _) in NORMAL.iter().chain(PROMPT).chain(HELP) {
+        for (s, _) in NORMAL.iter().chain(PROMPT) {
             let chord: Chord = s.parse().unwrap();
             assert_eq!(chord.to_string().parse::<Chord>().unwrap(), chord, "{s}");
         }
