@@ -11,7 +11,7 @@ use clap::error::ErrorKind;
 use crate::analysis::filter::Filter;
 use crate::analysis::insight::{Insight, InsightConfig};
 use crate::analysis::{alerts, group};
-use crate::cli::{Cli, Config, Mode, stdout_is_tty};
+use crate::cli::{Cli, Command, Config, Mode, stdout_is_tty};
 use crate::model::{Coverage, Snapshot};
 use crate::output::json::GroupReport;
 use crate::output::report::{self, TimeWaitJson};
@@ -28,6 +28,9 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
+    if let Some(Command::Serve(args)) = &cli.command {
+        return crate::serve::main(args);
+    }
     let config = match cli.into_config(stdout_is_tty()) {
         Ok(c) => c,
         Err(e) => {
@@ -131,6 +134,10 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
             .then(|| group::group(&snapshot, &config.filter));
         let first = n == 0;
         match (config.format, &groups) {
+            (Format::Prometheus, _) => {
+                let stats = sysctl::listen_stats(proc_root).ok();
+                output::prometheus::write(&mut out, &snapshot, &insight, stats)?;
+            }
             (Format::Table, _) => {
                 if !first {
                     writeln!(out)?;

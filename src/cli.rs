@@ -25,6 +25,9 @@ use crate::source::sampler::SamplerConfig;
     A bare number is a port, a bare state name a state: `portside 443 !listen`"
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Print one snapshot and exit
     #[arg(long)]
     pub once: bool,
@@ -33,7 +36,7 @@ pub struct Cli {
     #[arg(long)]
     pub group: bool,
 
-    /// Output format of --once and --count
+    /// Output format of --once and --count (prometheus: node_exporter's textfile format)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
@@ -87,6 +90,12 @@ pub struct Cli {
     pub filter: Vec<String>,
 }
 
+/// Subcommands; without one portside shows or prints sockets.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    Serve(crate::serve::ServeArgs),
+}
+
 /// What to do, decided once from the arguments and whether stdout is a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -123,6 +132,12 @@ impl Cli {
         let filter_text = self.filter.join(" ");
         let filter = Filter::parse_system(&filter_text).map_err(|e| UsageError(e.to_string()))?;
         let alerts = alerts::configure(&self.alert).map_err(|e| UsageError(e.to_string()))?;
+        if self.format == Format::Prometheus && self.count.is_some_and(|n| n > 1) {
+            return Err(UsageError(
+                "--format prometheus prints one exposition: use --once (or `portside serve`)"
+                    .into(),
+            ));
+        }
         let mode = if self.once {
             Mode::Print { count: 1 }
         } else if let Some(count) = self.count {

@@ -8,5 +8,7 @@ pub use portside_core::{analysis, model, source};
 
 pub mod app;
 pub mod cli;
+pub mod exporter;
 pub mod output;
+pub mod serve;
 pub mod tui;
