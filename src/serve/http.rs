@@ -1,25 +1,26 @@
-//! A small HTTP/1.x server for `/metrics` on std sockets: a bounded pool of worker threads,
-//! a bounded queue of accepted connections, and deadlines on reading the request and on
-//! writing the response. No keep-alive: each scrape is one connection, so a client can hold
-//! a worker for at most [`REQUEST_DEADLINE`] + [`RESPONSE_DEADLINE`].
+//! A small HTTP/1.x server for `/metrics` on std sockets, one thread: a `poll(2)` loop over
+//! the listener and at most [`MAX_CONNECTIONS`] non-blocking connections, each with a
+//! deadline (request head within [`REQUEST_DEADLINE`], response within
+//! [`RESPONSE_DEADLINE`]). No keep-alive: each scrape is one connection.
 //!
-//! Why not an async runtime: a scrape is one memory copy of bytes encoded once per tick;
-//! eight threads serve 100 parallel scrapes in milliseconds (tests/serve.rs), and a slow or
-//! silent client costs one worker for a bounded time, never the process.
+//! A silent or trickling client (slowloris) or one that stops reading costs one slot in the
+//! poll set until its deadline, never a thread; one that disconnects mid-response is
+//! dropped. The body is the bytes encoded once per tick, shared by `Arc`, so 100 parallel
+//! scrapes cost 100 memory copies into socket buffers (tests/serve.rs). Why not an async
+//! runtime: this loop is all that serving prebuilt bytes needs.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+
 use crate::serve::published::Published;
 
-/// Worker threads answering requests.
-pub const WORKERS: usize = 8;
-/// Accepted connections waiting for a worker; beyond this a client gets 503 at once.
-pub const QUEUE: usize = 128;
+/// Open connections at once; beyond this a new client gets 503 at once.
+pub const MAX_CONNECTIONS: usize = 256;
 /// Time a client has to send its request head.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// Time a client has to take the response.
@@ -27,43 +28,88 @@ pub const RESPONSE_DEADLINE: Duration = Duration::from_secs(10);
 /// Largest request head read.
 const MAX_HEAD: usize = 8 * 1024;
 
+struct Conn {
+    stream: TcpStream,
+    deadline: Instant,
+    state: State,
+}
+
+enum State {
+    Reading(Vec<u8>),
+    Writing {
+        head: Vec<u8>,
+        body: Option<Arc<Vec<u8>>>,
+        sent: usize,
+    },
+}
+
 /// Serve `published` on `listener` until the process ends.
-pub fn serve(listener: &TcpListener, published: &Arc<Published>) -> io::Result<()> {
-    let (tx, rx): (SyncSender<TcpStream>, Receiver<TcpStream>) = mpsc::sync_channel(QUEUE);
-    let rx = Arc::new(Mutex::new(rx));
-    for n in 0..WORKERS {
-        let rx = Arc::clone(&rx);
-        let published = Arc::clone(published);
-        thread::Builder::new()
-            .name(format!("http-{n}"))
-            .spawn(move || worker(&rx, &published))?;
-    }
+pub fn serve(listener: &TcpListener, published: &Published) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let mut conns: Vec<Conn> = Vec::with_capacity(MAX_CONNECTIONS);
+    let mut ready: Vec<PollFlags> = Vec::with_capacity(MAX_CONNECTIONS + 1);
     loop {
-        match listener.accept() {
-            Ok((stream, _)) => match tx.try_send(stream) {
-                Ok(()) => {}
-                Err(TrySendError::Full(stream)) => refuse_busy(stream),
-                Err(TrySendError::Disconnected(_)) => {
-                    return Err(io::Error::other("every HTTP worker ended"));
-                }
-            },
-            // Out of file descriptors, or a connection reset before accept: keep serving.
-            Err(_) => thread::sleep(Duration::from_millis(10)),
+        let now = Instant::now();
+        let wait = conns
+            .iter()
+            .map(|c| c.deadline.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::from_secs(60));
+        ready.clear();
+        {
+            let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(conns.len() + 1);
+            fds.push(PollFd::new(listener, PollFlags::IN));
+            for c in &conns {
+                let want = match c.state {
+                    State::Reading(_) => PollFlags::IN,
+                    State::Writing { .. } => PollFlags::OUT,
+                };
+                fds.push(PollFd::new(&c.stream, want));
+            }
+            let timeout = Timespec::try_from(wait + Duration::from_millis(1))
+                .unwrap_or(Timespec { tv_sec: 60, tv_nsec: 0 });
+            match poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            ready.extend(fds.iter().map(PollFd::revents));
+        }
+        // Connections first (their indexes match `ready`), then new ones.
+        let now = Instant::now();
+        let mut flags = ready[1..].iter();
+        conns.retain_mut(|c| {
+            let f = flags.next().copied().unwrap_or_else(PollFlags::empty);
+            (f.is_empty() || advance(c, published)) && now < c.deadline
+        });
+        if !ready[0].is_empty() {
+            accept_all(listener, &mut conns);
         }
     }
 }
 
-fn worker(rx: &Mutex<Receiver<TcpStream>>, published: &Published) {
+fn accept_all(listener: &TcpListener, conns: &mut Vec<Conn>) {
     loop {
-        let stream = {
-            let Ok(rx) = rx.lock() else { return };
-            match rx.recv() {
-                Ok(s) => s,
-                Err(_) => return,
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if conns.len() >= MAX_CONNECTIONS || stream.set_nonblocking(true).is_err() {
+                    refuse_busy(stream);
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                conns.push(Conn {
+                    stream,
+                    deadline: Instant::now() + REQUEST_DEADLINE,
+                    state: State::Reading(Vec::new()),
+                });
             }
-        };
-        // A client that vanishes mid-response is its own problem, not the server's.
-        let _ = handle(stream, published);
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Out of file descriptors, or a connection reset before accept: back off.
+            Err(_) => {
+                thread::sleep(Duration::from_millis(10));
+                return;
+            }
+        }
     }
 }
 
@@ -74,6 +120,84 @@ fn refuse_busy(mut stream: TcpStream) {
     );
 }
 
+/// Read or write what the socket allows now; `false` when the connection is done or dead.
+fn advance(conn: &mut Conn, published: &Published) -> bool {
+    match &mut conn.state {
+        State::Reading(head) => {
+            let mut buf = [0u8; 2048];
+            loop {
+                match conn.stream.read(&mut buf) {
+                    Ok(0) => return false,
+                    Ok(n) => {
+                        head.extend_from_slice(&buf[..n]);
+                        if let Some(request) = complete(head) {
+                            let (head, body) = response(request, published);
+                            conn.state = State::Writing {
+                                head,
+                                body,
+                                sent: 0,
+                            };
+                            conn.deadline = Instant::now() + RESPONSE_DEADLINE;
+                            return advance(conn, published);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return false,
+                }
+            }
+        }
+        State::Writing { head, body, sent } => loop {
+            let body_bytes: &[u8] = body.as_deref().map_or(&[], Vec::as_slice);
+            let (chunk, offset) = if *sent < head.len() {
+                (&head[..], *sent)
+            } else {
+                (body_bytes, *sent - head.len())
+            };
+            if offset >= chunk.len() {
+                let _ = conn.stream.shutdown(Shutdown::Write);
+                return false;
+            }
+            match conn.stream.write(&chunk[offset..]) {
+                Ok(0) => return false,
+                Ok(n) => *sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // The client went away mid-response.
+                Err(_) => return false,
+            }
+        },
+    }
+}
+
+/// The request, once its head is complete (or too large to be one).
+fn complete(head: &[u8]) -> Option<Request> {
+    if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
+        Some(parse(head))
+    } else if head.len() > MAX_HEAD {
+        Some(Request::TooLarge)
+    } else {
+        None
+    }
+}
+
+fn response(request: Request, published: &Published) -> (Vec<u8>, Option<Arc<Vec<u8>>>) {
+    const INDEX: &[u8] = b"<html><head><title>portside exporter</title></head><body><h1>portside exporter</h1><p><a href=\"/metrics\">Metrics</a></p></body></html>\n";
+    let (status, content_type, body, head_only): (&str, &str, Arc<Vec<u8>>, bool) = match request {
+        Request::Metrics { head_only } => ("200 OK", crate::exporter::CONTENT_TYPE, published.body(), head_only),
+        Request::Index { head_only } => ("200 OK", "text/html; charset=utf-8", Arc::new(INDEX.to_vec()), head_only),
+        Request::NotFound => ("404 Not Found", "text/plain", Arc::new(b"not found: try /metrics\n".to_vec()), false),
+        Request::MethodNotAllowed => ("405 Method Not Allowed", "text/plain", Arc::new(b"only GET and HEAD\n".to_vec()), false),
+        Request::TooLarge => ("431 Request Header Fields Too Large", "text/plain", Arc::new(b"request head too large\n".to_vec()), false),
+        Request::Bad => ("400 Bad Request", "text/plain", Arc::new(b"bad request\n".to_vec()), false),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    (head.into_bytes(), (!head_only).then_some(body))
+}
+
 /// What the request asked for.
 #[derive(Debug, PartialEq, Eq)]
 enum Request {
@@ -81,56 +205,8 @@ enum Request {
     Index { head_only: bool },
     NotFound,
     MethodNotAllowed,
+    TooLarge,
     Bad,
-}
-
-fn handle(mut stream: TcpStream, published: &Published) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let Some(head) = read_head(&mut stream)? else {
-        return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", b"request head too large\n", false);
-    };
-    match parse(&head) {
-        Request::Metrics { head_only } => {
-            let body = published.body();
-            respond(&mut stream, "200 OK", crate::exporter::CONTENT_TYPE, &body, head_only)
-        }
-        Request::Index { head_only } => respond(
-            &mut stream,
-            "200 OK",
-            "text/html; charset=utf-8",
-            b"<html><head><title>portside exporter</title></head><body><h1>portside exporter</h1><p><a href=\"/metrics\">Metrics</a></p></body></html>\n",
-            head_only,
-        ),
-        Request::NotFound => respond(&mut stream, "404 Not Found", "text/plain", b"not found: try /metrics\n", false),
-        Request::MethodNotAllowed => respond(&mut stream, "405 Method Not Allowed", "text/plain", b"only GET and HEAD\n", false),
-        Request::Bad => respond(&mut stream, "400 Bad Request", "text/plain", b"bad request\n", false),
-    }
-}
-
-/// The request head (up to the blank line), read within [`REQUEST_DEADLINE`]; `None` when
-/// it is larger than [`MAX_HEAD`]. A client that trickles bytes is cut at the deadline.
-fn read_head(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
-    let deadline = Instant::now() + REQUEST_DEADLINE;
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        stream.set_read_timeout(Some(left))?;
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        head.extend_from_slice(&buf[..n]);
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            return Ok(Some(head));
-        }
-        if head.len() > MAX_HEAD {
-            return Ok(None);
-        }
-    }
 }
 
 fn parse(head: &[u8]) -> Request {
@@ -157,46 +233,6 @@ fn parse(head: &[u8]) -> Request {
         "/" => Request::Index { head_only },
         _ => Request::NotFound,
     }
-}
-
-/// Write the response within [`RESPONSE_DEADLINE`], in chunks, so a client reading slowly
-/// cannot hold the worker longer.
-fn respond(
-    stream: &mut TcpStream,
-    status: &str,
-    content_type: &str,
-    body: &[u8],
-    head_only: bool,
-) -> io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let deadline = Instant::now() + RESPONSE_DEADLINE;
-    write_by(stream, head.as_bytes(), deadline)?;
-    if !head_only {
-        write_by(stream, body, deadline)?;
-    }
-    stream.flush()?;
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    Ok(())
-}
-
-fn write_by(stream: &mut TcpStream, mut data: &[u8], deadline: Instant) -> io::Result<()> {
-    const CHUNK: usize = 64 * 1024;
-    while !data.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        stream.set_write_timeout(Some(left))?;
-        let n = stream.write(&data[..data.len().min(CHUNK)])?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        data = &data[n..];
-    }
-    Ok(())
 }
 
 #[cfg(test)]
