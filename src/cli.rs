@@ -36,7 +36,7 @@ pub struct Cli {
     #[arg(long)]
     pub group: bool,
 
-    /// Output format of --once and --count (prometheus: node_exporter's textfile format)
+    /// Output format of --once and --count
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 

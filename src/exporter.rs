@@ -2,7 +2,7 @@
 //! count, encoded by `prometheus-client` through a custom collector.
 //!
 //! Shared by `portside serve` (which encodes once per tick and serves the bytes to every
-//! scrape) and `--once --format prometheus` (node_exporter's textfile collector).
+//! scrape) and `--once --format prometheus` (`node_exporter`'s textfile collector).
 //!
 //! Series bound: with `P` = `--max-ports` and `D` = `--top-destinations`, a scrape has at
 //! most [`series_bound`] series, whatever the socket count (README: "Prometheus").
@@ -30,7 +30,7 @@ pub fn series_bound(limits: Limits) -> usize {
         + 2 // folded_ports{direction}
         + 1 // folded_listeners
         + 2 // time_wait_sockets{side}
-        + 3 // ephemeral range size, destinations, scrape-free max use
+        + 2 // ephemeral range size, destinations
         + 2 // listen overflows, drops
         + 5 // owner_sockets{attribution}
         + 4; // tick duration, timestamp, ticks, tick errors

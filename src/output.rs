@@ -22,7 +22,7 @@ pub enum Format {
     Table,
     Json,
     Csv,
-    /// The Prometheus text format (node_exporter's textfile collector).
+    // The Prometheus text format (node_exporter textfile collector).
     Prometheus,
 }
 

@@ -25,7 +25,11 @@ pub fn main(args: &ServeArgs) -> ExitCode {
     let listener = match TcpListener::bind(args.listen) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("portside: error: cannot listen on {}: {}", args.listen, bind_reason(&e));
+            eprintln!(
+                "portside: error: cannot listen on {}: {}",
+                args.listen,
+                bind_reason(&e)
+            );
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -78,9 +82,13 @@ pub fn main(args: &ServeArgs) -> ExitCode {
 
 fn bind_reason(e: &std::io::Error) -> String {
     match e.kind() {
-        std::io::ErrorKind::AddrInUse => "address already in use (pick another with --listen)".into(),
+        std::io::ErrorKind::AddrInUse => {
+            "address already in use (pick another with --listen)".into()
+        }
         std::io::ErrorKind::AddrNotAvailable => "no such local address".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need root)".into(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (ports below 1024 need root)".into()
+        }
         _ => e.to_string(),
     }
 }

@@ -14,7 +14,7 @@ use foldhash::{HashMap, HashMapExt};
 use crate::analysis::insight::Insight;
 use crate::analysis::timewait::{EphemeralUse, TimeWaitSplit};
 use crate::exporter::counters::ConnectionCounters;
-use crate::exporter::fold::{self, Folded, GroupKey, Group, ListenerGroup};
+use crate::exporter::fold::{self, Folded, Group, GroupKey, ListenerGroup};
 use crate::model::{Coverage, Proto, Snapshot, TcpState};
 use crate::source::sysctl::ListenStats;
 
@@ -113,8 +113,9 @@ fn outbound_groups(snapshot: &Snapshot, insight: &Insight) -> Vec<Group> {
         if remote == 0 || listening.contains(s.proto, s.local.port()) {
             continue;
         }
-        by_remote.entry((s.proto, remote)).or_insert([0; TcpState::COUNT])[s.state.index()] +=
-            1;
+        by_remote
+            .entry((s.proto, remote))
+            .or_insert([0; TcpState::COUNT])[s.state.index()] += 1;
     }
     by_remote
         .into_iter()

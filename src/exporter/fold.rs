@@ -217,6 +217,9 @@ mod tests {
         assert_eq!(f.groups.len(), 3);
         assert_eq!(f.groups[0].address, Some("0.0.0.0".parse().unwrap()));
         assert_eq!(f.groups[1].address, Some("::".parse().unwrap()));
-        assert_eq!((f.groups[2].port, f.groups[2].queue, f.groups[2].limit), (None, 1, 128));
+        assert_eq!(
+            (f.groups[2].port, f.groups[2].queue, f.groups[2].limit),
+            (None, 1, 128)
+        );
     }
 }

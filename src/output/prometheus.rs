@@ -1,4 +1,4 @@
-//! `--format prometheus`: one exposition in the Prometheus text format, for node_exporter's
+//! `--format prometheus`: one exposition in the Prometheus text format, for `node_exporter`'s
 //! textfile collector. The same metrics as `portside serve` (see `exporter`), less the
 //! connection counters: a one-shot run sees no connections open or close, and a counter
 //! that restarted at every run would mislead `rate()`.

@@ -117,7 +117,10 @@ mod tests {
             parse_listen("127.0.0.1:9632").unwrap(),
             "127.0.0.1:9632".parse().unwrap()
         );
-        assert_eq!(parse_listen("[::1]:80").unwrap(), "[::1]:80".parse().unwrap());
+        assert_eq!(
+            parse_listen("[::1]:80").unwrap(),
+            "[::1]:80".parse().unwrap()
+        );
         assert_eq!(
             parse_listen("localhost:9000").unwrap(),
             "127.0.0.1:9000".parse().unwrap()
@@ -126,7 +129,14 @@ mod tests {
             parse_listen("0.0.0.0:9632").unwrap(),
             "0.0.0.0:9632".parse().unwrap()
         );
-        for bad in [":9632", "127.0.0.1", "1.2.3.4:99999", "nope", "localhost:x", ""] {
+        for bad in [
+            ":9632",
+            "127.0.0.1",
+            "1.2.3.4:99999",
+            "nope",
+            "localhost:x",
+            "",
+        ] {
             let e = parse_listen(bad).unwrap_err();
             assert!(e.contains(&format!("'{bad}'")), "{e}");
         }
@@ -136,7 +146,11 @@ mod tests {
     fn limits_and_intervals() {
         assert_eq!(parse_max_ports("100"), Ok(100));
         for bad in ["0", "-1", "x", "10001"] {
-            assert!(parse_max_ports(bad).unwrap_err().contains(&format!("'{bad}'")));
+            assert!(
+                parse_max_ports(bad)
+                    .unwrap_err()
+                    .contains(&format!("'{bad}'"))
+            );
         }
         assert_eq!(parse_top_destinations("0"), Ok(0));
         assert!(parse_top_destinations("1001").is_err());

@@ -60,14 +60,16 @@ pub fn serve(listener: &TcpListener, published: &Published) -> io::Result<()> {
             let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(conns.len() + 1);
             fds.push(PollFd::new(listener, PollFlags::IN));
             for c in &conns {
-                let want = match c.state {
+                let interest = match c.state {
                     State::Reading(_) => PollFlags::IN,
                     State::Writing { .. } => PollFlags::OUT,
                 };
-                fds.push(PollFd::new(&c.stream, want));
+                fds.push(PollFd::new(&c.stream, interest));
             }
-            let timeout = Timespec::try_from(wait + Duration::from_millis(1))
-                .unwrap_or(Timespec { tv_sec: 60, tv_nsec: 0 });
+            let timeout = Timespec::try_from(wait + Duration::from_millis(1)).unwrap_or(Timespec {
+                tv_sec: 60,
+                tv_nsec: 0,
+            });
             match poll(&mut fds, Some(&timeout)) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
@@ -184,12 +186,42 @@ fn complete(head: &[u8]) -> Option<Request> {
 fn response(request: Request, published: &Published) -> (Vec<u8>, Option<Arc<Vec<u8>>>) {
     const INDEX: &[u8] = b"<html><head><title>portside exporter</title></head><body><h1>portside exporter</h1><p><a href=\"/metrics\">Metrics</a></p></body></html>\n";
     let (status, content_type, body, head_only): (&str, &str, Arc<Vec<u8>>, bool) = match request {
-        Request::Metrics { head_only } => ("200 OK", crate::exporter::CONTENT_TYPE, published.body(), head_only),
-        Request::Index { head_only } => ("200 OK", "text/html; charset=utf-8", Arc::new(INDEX.to_vec()), head_only),
-        Request::NotFound => ("404 Not Found", "text/plain", Arc::new(b"not found: try /metrics\n".to_vec()), false),
-        Request::MethodNotAllowed => ("405 Method Not Allowed", "text/plain", Arc::new(b"only GET and HEAD\n".to_vec()), false),
-        Request::TooLarge => ("431 Request Header Fields Too Large", "text/plain", Arc::new(b"request head too large\n".to_vec()), false),
-        Request::Bad => ("400 Bad Request", "text/plain", Arc::new(b"bad request\n".to_vec()), false),
+        Request::Metrics { head_only } => (
+            "200 OK",
+            crate::exporter::CONTENT_TYPE,
+            published.body(),
+            head_only,
+        ),
+        Request::Index { head_only } => (
+            "200 OK",
+            "text/html; charset=utf-8",
+            Arc::new(INDEX.to_vec()),
+            head_only,
+        ),
+        Request::NotFound => (
+            "404 Not Found",
+            "text/plain",
+            Arc::new(b"not found: try /metrics\n".to_vec()),
+            false,
+        ),
+        Request::MethodNotAllowed => (
+            "405 Method Not Allowed",
+            "text/plain",
+            Arc::new(b"only GET and HEAD\n".to_vec()),
+            false,
+        ),
+        Request::TooLarge => (
+            "431 Request Header Fields Too Large",
+            "text/plain",
+            Arc::new(b"request head too large\n".to_vec()),
+            false,
+        ),
+        Request::Bad => (
+            "400 Bad Request",
+            "text/plain",
+            Arc::new(b"bad request\n".to_vec()),
+            false,
+        ),
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -199,7 +231,7 @@ fn response(request: Request, published: &Published) -> (Vec<u8>, Option<Arc<Vec
 }
 
 /// What the request asked for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Request {
     Metrics { head_only: bool },
     Index { head_only: bool },
@@ -242,14 +274,32 @@ mod tests {
     #[test]
     fn requests() {
         let p = |s: &str| parse(s.as_bytes());
-        assert_eq!(p("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"), Request::Metrics { head_only: false });
-        assert_eq!(p("GET /metrics?x=1 HTTP/1.0\r\n\r\n"), Request::Metrics { head_only: false });
-        assert_eq!(p("HEAD /metrics HTTP/1.1\r\n\r\n"), Request::Metrics { head_only: true });
-        assert_eq!(p("GET / HTTP/1.1\r\n\r\n"), Request::Index { head_only: false });
+        assert_eq!(
+            p("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Request::Metrics { head_only: false }
+        );
+        assert_eq!(
+            p("GET /metrics?x=1 HTTP/1.0\r\n\r\n"),
+            Request::Metrics { head_only: false }
+        );
+        assert_eq!(
+            p("HEAD /metrics HTTP/1.1\r\n\r\n"),
+            Request::Metrics { head_only: true }
+        );
+        assert_eq!(
+            p("GET / HTTP/1.1\r\n\r\n"),
+            Request::Index { head_only: false }
+        );
         assert_eq!(p("GET /x HTTP/1.1\r\n\r\n"), Request::NotFound);
-        assert_eq!(p("POST /metrics HTTP/1.1\r\n\r\n"), Request::MethodNotAllowed);
+        assert_eq!(
+            p("POST /metrics HTTP/1.1\r\n\r\n"),
+            Request::MethodNotAllowed
+        );
         assert_eq!(p("GET /metrics\r\n\r\n"), Request::Bad);
         assert_eq!(p("GET /metrics SPDY/3\r\n\r\n"), Request::Bad);
-        assert_eq!(parse(&[0xff, 0xfe, b'\r', b'\n', b'\r', b'\n']), Request::Bad);
+        assert_eq!(
+            parse(&[0xff, 0xfe, b'\r', b'\n', b'\r', b'\n']),
+            Request::Bad
+        );
     }
 }

@@ -86,7 +86,11 @@ impl Drop for Exporter {
 pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8(raw).expect("utf-8 response");
@@ -107,12 +111,10 @@ pub fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 
 /// The value of the sample `name{labels}` (labels as printed, in order), if present.
 pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (s, v) = l.rsplit_once(' ')?;
-            (s == series).then(|| v.parse().unwrap())
-        })
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (s, v) = l.rsplit_once(' ')?;
+        (s == series).then(|| v.parse().unwrap())
+    })
 }
 
 /// Sample lines (series) of an exposition.
@@ -193,7 +195,10 @@ impl Prometheus {
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let mut child = Command::new("prometheus")
                 .arg(format!("--config.file={}", config.display()))
-                .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
                 .arg(format!("--web.listen-address={addr}"))
                 .arg("--log.level=warn")
                 .stdin(Stdio::null())
@@ -205,7 +210,12 @@ impl Prometheus {
             while Instant::now() < deadline {
                 if child.try_wait().unwrap().is_some() {
                     let mut err = String::new();
-                    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                    child
+                        .stderr
+                        .take()
+                        .unwrap()
+                        .read_to_string(&mut err)
+                        .unwrap();
                     last_err = err;
                     break;
                 }
