@@ -1,13 +1,15 @@
 //! Frame-time measurement at 100k sockets: `cargo run --release --example tui_frame_time`.
-//! Times the per-snapshot work (apply + insight + alerts + group or filter + sort, or the
-//! open panel's report) and one frame (build + render into a `TestBackend`) for each view.
+//! Times the engine's tick (insight, reports, alerts: the engine thread's work), the UI
+//! thread's work per tick (apply + group or filter + sort) and one frame (build + render
+//! into a `TestBackend`) for each view.
 use std::time::{Duration, Instant};
 
 use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use portside::tui::app::{App, AppOptions};
-use portside::tui::event::{Event, Sample};
+use portside::tui::event::Event;
 use portside::tui::theme::Theme;
 use portside::tui::{render, synthetic};
+use portside_core::engine::{Engine, EngineConfig, Sample, SnapshotSource};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
@@ -15,6 +17,15 @@ use ratatui::layout::Rect;
 fn key(app: &mut App, code: KeyCode) {
     let ev = Event::Input(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     app.update(ev, Instant::now());
+}
+
+/// The example feeds its engine by hand.
+struct Fed;
+
+impl SnapshotSource for Fed {
+    fn sample(&mut self) -> Result<Sample, String> {
+        Err("fed by hand".into())
+    }
 }
 
 fn time<T>(runs: u32, mut f: impl FnMut() -> T) -> Duration {
@@ -50,6 +61,7 @@ fn main() {
         snaps[0].sockets.len()
     );
     let mut term = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let mut engine = Engine::new(Fed, EngineConfig::default());
     let mut tick = 0;
     let mut per_snapshot = |app: &mut App| {
         tick += 1;
@@ -57,15 +69,20 @@ fn main() {
         // A second apart, as the sampler would send them: the history and rates move.
         snap.taken_at += Duration::from_secs(tick as u64);
         let t = Instant::now();
-        app.update(Event::Sample(Sample::of(snap)), Instant::now());
+        let ticked = engine.ingest(Sample::of(snap), t);
+        let engine_took = t.elapsed();
+        let t = Instant::now();
+        app.update(Event::Tick(ticked), Instant::now());
         app.sync();
-        t.elapsed()
+        (engine_took, t.elapsed())
     };
     let mut report = |name: &str, app: &mut App, term: &mut Terminal<TestBackend>| {
-        let sample = (0..5).map(|_| per_snapshot(app)).min().unwrap();
+        let runs: Vec<_> = (0..5).map(|_| per_snapshot(app)).collect();
+        let engine = runs.iter().map(|r| r.0).min().unwrap();
+        let ui = runs.iter().map(|r| r.1).min().unwrap();
         let frame = time(50, || term.draw(|f| render::render(f, app)).map(|_| ()));
         println!(
-            "{name:<22} new snapshot (apply + derive): {sample:>9.2?}   frame (build + render): {frame:>9.2?}"
+            "{name:<22} engine tick: {engine:>9.2?}   UI thread per tick (apply + rows): {ui:>9.2?}   frame (build + render): {frame:>9.2?}"
         );
     };
     report("ports view", &mut app, &mut term);

@@ -8,16 +8,14 @@ use std::time::Instant;
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use crate::analysis::filter::Filter;
-use crate::analysis::insight::{Insight, InsightConfig};
-use crate::analysis::{alerts, group};
+use portside_core::engine::{Engine, EngineConfig, KernelSource};
+
+use crate::analysis::group;
 use crate::cli::{Cli, Command, Config, Mode, stdout_is_tty};
-use crate::model::{Coverage, Snapshot};
 use crate::output::json::GroupReport;
 use crate::output::report::{self, TimeWaitJson};
 use crate::output::{self, Format, Options};
-use crate::source::sampler::Sampler;
-use crate::source::sysctl::{self, KernelSettings};
+use crate::source::sysctl::KernelSettings;
 
 /// Exit code for bad input (flags, filters, durations).
 pub const EXIT_USAGE: u8 = 2;
@@ -102,42 +100,44 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
     }
 }
 
-/// Print `count` snapshots, `interval` apart (measured from the start of each sample).
-/// An `Insight` follows the snapshots, so streamed output carries rates and alerts.
+/// Print `count` ticks of the engine, `interval` apart (measured from the start of each
+/// sample). The engine scopes groups, the TIME_WAIT report, listeners and alerts to the
+/// filter, exactly as the live view's panels; streamed output carries its rates.
 fn print(config: &Config, count: u64) -> anyhow::Result<()> {
-    let mut sampler = Sampler::new(config.sampler.clone())?;
+    let source = KernelSource::start(config.sampler.clone())?;
+    let mut engine = Engine::new(
+        source,
+        EngineConfig {
+            alerts: config.alerts.clone(),
+            filter: config.filter.clone(),
+            filter_text: config.filter_text.clone(),
+            ..EngineConfig::default()
+        },
+    );
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let opts = Options {
         numeric: config.numeric,
         group: config.group,
     };
-    let proc_root = &config.sampler.proc_root;
-    let kernel = KernelSettings::read(proc_root);
-    let mut insight = Insight::new(InsightConfig::default());
     let mut noted = false;
     for n in 0..count {
         let started = Instant::now();
-        let mut snapshot = sampler.sample()?;
-        retain_matching(&mut snapshot, &config.filter);
-        insight.update(&snapshot);
-        if let Ok(stats) = sysctl::listen_stats(proc_root) {
-            insight.record_listen_stats(&stats);
-        }
-        let fired = alerts::evaluate(&config.alerts, &insight);
-        if !noted && let Some(note) = output::coverage_note(&snapshot) {
+        let tick = engine.tick()?;
+        let scope = &tick.scope;
+        let snapshot = &*scope.snapshot;
+        let fired = &scope.alerts;
+        let kernel = tick
+            .settings
+            .unwrap_or_else(|| KernelSettings::read(&config.sampler.proc_root));
+        if !noted && let Some(note) = output::coverage_note(snapshot) {
             eprintln!("{note}");
             noted = true;
         }
-        let groups = config
-            .group
-            .then(|| group::group(&snapshot, &config.filter));
+        let groups = config.group.then(|| group::group(snapshot, &config.filter));
         let first = n == 0;
         match (config.format, &groups) {
-            (Format::Prometheus, _) => {
-                let stats = sysctl::listen_stats(proc_root).ok();
-                output::prometheus::write(&mut out, &snapshot, &insight, stats)?;
-            }
+            (Format::Prometheus, _) => output::prometheus::write(&mut out, &tick)?,
             (Format::Table, _) => {
                 if !first {
                     writeln!(out)?;
@@ -148,33 +148,34 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
                 }
                 let mut text = String::new();
                 if let Some(groups) = &groups {
-                    output::group::write_table(&mut out, &snapshot, groups, opts.numeric)?;
+                    output::group::write_table(&mut out, snapshot, groups, opts.numeric)?;
                     text.push('\n');
-                    TimeWaitJson::new(&insight, &snapshot, &kernel).write_text(&mut text);
+                    TimeWaitJson::new(&scope.insight, snapshot, &kernel).write_text(&mut text);
                 } else {
-                    output::table::write_sockets(&mut out, &snapshot, &config.filter, opts)?;
+                    output::table::write_sockets(&mut out, snapshot, &config.filter, opts)?;
                 }
-                report::write_alerts_text(&fired, &mut text);
+                report::write_alerts_text(fired, &mut text);
                 out.write_all(text.as_bytes())?;
             }
             (Format::Json, Some(groups)) => {
                 let extra = GroupReport {
-                    time_wait: TimeWaitJson::new(&insight, &snapshot, &kernel),
-                    listeners: report::listeners(&insight, &snapshot),
+                    time_wait: TimeWaitJson::new(&scope.insight, snapshot, &kernel),
+                    listeners: report::listeners(&scope.insight, snapshot),
                 };
-                output::json::write_groups(&mut out, &snapshot, groups, extra, opts, &fired)?;
+                output::json::write_groups(&mut out, snapshot, groups, extra, opts, fired)?;
             }
             (Format::Json, None) => {
-                output::json::write_sockets(&mut out, &snapshot, &config.filter, opts, &fired)?;
+                output::json::write_sockets(&mut out, snapshot, &config.filter, opts, fired)?;
             }
             (Format::Csv, Some(groups)) => {
-                output::csv::write_groups(&mut out, &snapshot, groups, opts, first)?;
+                output::csv::write_groups(&mut out, snapshot, groups, opts, first)?;
             }
             (Format::Csv, None) => {
-                output::csv::write_sockets(&mut out, &snapshot, &config.filter, opts, first)?;
+                output::csv::write_sockets(&mut out, snapshot, &config.filter, opts, first)?;
             }
         }
         out.flush()?;
+        drop(tick);
         if n + 1 < count
             && let Some(rest) = config.interval.checked_sub(started.elapsed())
         {
@@ -182,24 +183,4 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Keep only the sockets the filter matches, so groups, the TIME_WAIT report, listeners
-/// and alerts all describe what the user asked about; coverage is recounted to match.
-fn retain_matching(snapshot: &mut Snapshot, filter: &Filter) {
-    if filter.is_empty() {
-        return;
-    }
-    let keep: Vec<bool> = snapshot
-        .sockets
-        .iter()
-        .map(|s| filter.matches(s, snapshot))
-        .collect();
-    let mut keep = keep.into_iter();
-    snapshot.sockets.retain(|_| keep.next().unwrap_or(false));
-    let mut coverage = Coverage::default();
-    for s in &snapshot.sockets {
-        coverage.add(s.owners);
-    }
-    snapshot.coverage = coverage;
 }

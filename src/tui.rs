@@ -2,9 +2,11 @@
 //! connections view, drill-down, filter prompt, sort and help; per-state and per-port
 //! history, the TIME_WAIT and listener panels, and firing alerts in the header.
 //!
-//! Threads: the sampler (`sampler_thread`), terminal input and signal forwarding
-//! (`event`) all send into one channel; this thread folds events into the [`app::App`]
-//! and draws. It never waits on a sample, and quitting does not wait for one either.
+//! Threads: the engine (`portside_core::engine`: sample, analysis, alerts, one
+//! `Arc<Tick>` per interval), terminal input and signal forwarding (`event`) all send into
+//! one channel; this thread folds events into the [`app::App`] and draws, and sends the
+//! user's filter to the engine, which re-derives the last tick for it at once. It never
+//! waits on a sample, and quitting does not wait for one either.
 
 pub mod app;
 mod chart;
@@ -27,7 +29,6 @@ mod panel;
 mod panel_tests;
 mod prompt;
 pub mod render;
-pub mod sampler_thread;
 #[cfg(test)]
 mod screen_tests;
 mod seen;
@@ -50,7 +51,9 @@ use crate::source::sampler::SamplerConfig;
 use crate::source::sysctl;
 use app::{App, AppOptions, QuitReason};
 use event::{Cancel, Event, SignalForwarder};
-use sampler_thread::{KernelSource, SnapshotSource};
+use portside_core::engine::{
+    self, Engine, EngineConfig, EngineEvent, EngineHandle, KernelSource, SnapshotSource,
+};
 use theme::Theme;
 
 /// What the command line hands to the TUI.
@@ -107,6 +110,15 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
         alerts,
     };
     let mut app = App::new(options, Instant::now()).context("bad filter")?;
+    let engine = Engine::new(
+        source,
+        EngineConfig {
+            alerts: app.alert_rules().to_vec(),
+            filter: app.filter.clone(),
+            filter_text: app.filter_text.clone(),
+            ..EngineConfig::default()
+        },
+    );
     let (tx, rx) = mpsc::channel();
     let cancel = Cancel::default();
     let signals = SignalForwarder::spawn(tx.clone()).context("cannot install signal handlers")?;
@@ -114,9 +126,16 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
     let result = (|| {
         // Not joined on the way out: a slow sample must not delay quitting. It sees the
         // cancel flag and ends after its current sample.
-        sampler_thread::spawn(source, interval, tx.clone(), cancel.clone())?;
+        let ticks = tx.clone();
+        let engine = engine::spawn(engine, interval, cancel.clone(), move |event| {
+            let event = match event {
+                EngineEvent::Tick(tick) => Event::Tick(tick),
+                EngineEvent::Error(e) => Event::SampleError(e),
+            };
+            ticks.send(event).is_ok()
+        })?;
         let input = event::spawn_input(tx, cancel.clone())?;
-        let result = event_loop(&mut term, &mut app, &rx);
+        let result = event_loop(&mut term, &mut app, &rx, &engine);
         cancel.cancel();
         // Joined (within one 25 ms poll) so it stops reading before the shell gets the tty,
         // but with a bound: on a hung-up terminal crossterm's poll spins on `read() == 0`
@@ -167,13 +186,18 @@ fn join_within(thread: std::thread::JoinHandle<()>, limit: Duration) {
 }
 
 /// Draws, waits for an event, folds in every event already queued (one redraw per burst
-/// of wheel events or snapshots), until the app wants to quit.
+/// of wheel events or ticks), hands a changed filter to the engine, until the app wants
+/// to quit.
 fn event_loop(
     term: &mut terminal::Term,
     app: &mut App,
     rx: &Receiver<Event>,
+    engine: &EngineHandle,
 ) -> anyhow::Result<()> {
     loop {
+        if let Some((filter, text)) = app.take_scope_request() {
+            engine.set_filter(filter, text);
+        }
         app.sync();
         term.draw(|frame| render::render(frame, app))?;
         let event = rx.recv().context("all event sources stopped")?;

@@ -310,3 +310,125 @@ fn timewait_panel_counts_the_sockets_we_made() {
         s.contains("cooked-4")
     });
 }
+
+/// `portside --once --group --format json ARGS`: (TIME_WAIT total, alert messages).
+fn printed_scope(args: &[&str]) -> (u64, Vec<String>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_portside"))
+        .args(["--once", "--group", "--format", "json"])
+        .args(args)
+        .output()
+        .expect("run portside");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let total = json["time_wait"]["total"]
+        .as_u64()
+        .expect("time_wait.total");
+    let alerts = json["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .map(|a| a["message"].as_str().expect("message").to_string())
+        .collect();
+    (total, alerts)
+}
+
+/// The TIME_WAIT panel's title line (`TIME_WAIT   150 sockets, ...   filter: ...`).
+fn panel_title(screen: &str) -> Option<&str> {
+    screen
+        .lines()
+        .find(|l| l.trim_start().starts_with("TIME_WAIT "))
+}
+
+/// The count on the TIME_WAIT panel's title line.
+fn panel_total(screen: &str) -> Option<u64> {
+    let rest = panel_title(screen)?
+        .trim_start()
+        .strip_prefix("TIME_WAIT")?;
+    rest.split_whitespace()
+        .next()?
+        .replace(',', "")
+        .parse()
+        .ok()
+}
+
+#[test]
+fn one_filter_scope_in_printed_output_and_the_live_view() {
+    const MADE: usize = 150;
+    if !need_tmux() {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    make_time_wait(&listener, MADE);
+    let start = Instant::now();
+    while ss_time_wait_to(port) < MADE && start.elapsed() < Duration::from_secs(10) {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ss_time_wait_to(port), MADE, "ss sees the TIME_WAIT we made");
+    // An established pair elsewhere: `established>0` fires host-wide, never in the scope.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = TcpStream::connect(other.local_addr().unwrap()).unwrap();
+    let _server = other.accept().unwrap();
+
+    let filter = format!("rport:{port}");
+    let alerts = ["--alert", "time_wait>100", "--alert", "established>0"];
+    let mut args: Vec<&str> = alerts.to_vec();
+    args.push(&filter);
+    let (total, fired) = printed_scope(&args);
+    assert_eq!(total as usize, MADE, "printed: the filter's TIME_WAIT only");
+    assert_eq!(fired.len(), 1, "printed alerts: {fired:?}");
+    assert!(
+        fired[0].starts_with(&format!("{MADE} sockets in TIME_WAIT")),
+        "{fired:?}"
+    );
+    let (_, unscoped) = printed_scope(&alerts);
+    assert!(
+        unscoped.iter().any(|m| m.contains("ESTABLISHED")),
+        "host-wide the ESTABLISHED alert fires: {unscoped:?}"
+    );
+
+    // The live view, started without a filter and an hour between samples: the panel can
+    // only follow the filter typed below if the engine re-derives the last sample at once.
+    let tmux = Tmux::start_sized(&shell(), 160, 50);
+    tmux.wait_for("the shell", Duration::from_secs(10), |s| {
+        s.contains(PROMPT.trim_end())
+    });
+    let bin = env!("CARGO_BIN_EXE_portside");
+    tmux.type_text(&format!(
+        "{bin} --interval 1h --alert 'time_wait>100' --alert 'established>0'; echo portside-exit=$?"
+    ));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the UI", Duration::from_secs(20), |s| s.contains("PROTO"));
+    tmux.keys(&["/"]);
+    tmux.type_text(&filter);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["w"]);
+    // The panel says which filter it describes (the footer shows the typed one at once).
+    let needle = format!("filter: {filter}");
+    let screen = tmux.wait_for("the scoped TIME_WAIT panel", Duration::from_secs(20), |s| {
+        panel_title(s).is_some_and(|t| t.contains(&needle)) && panel_total(s) == Some(total)
+    });
+    // The header's alert line: the one alert of the scope, as printed (cut to the width).
+    let alert_line = screen
+        .lines()
+        .find(|l| l.starts_with("WARNING") || l.starts_with("CRITICAL"))
+        .unwrap_or_else(|| panic!("no alert line:\n{screen}"));
+    let head: String = fired[0].chars().take(40).collect();
+    assert!(
+        alert_line.contains(&head),
+        "{alert_line}\n{fired:?}\n{screen}"
+    );
+    assert!(
+        !alert_line.contains("more)"),
+        "only one alert in scope: {alert_line}"
+    );
+    assert!(!screen.contains("ESTABLISHED (alert"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("the shell", Duration::from_secs(10), |s| {
+        s.contains("portside-exit=0")
+    });
+}

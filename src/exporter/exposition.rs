@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use foldhash::{HashMap, HashMapExt};
 
+use portside_core::engine::Tick;
+
 use crate::analysis::insight::Insight;
 use crate::analysis::timewait::{EphemeralUse, TimeWaitSplit};
 use crate::exporter::counters::ConnectionCounters;
@@ -59,6 +61,25 @@ pub struct Exposition {
 }
 
 impl Exposition {
+    /// The exposition of an engine tick's scope (every socket without a filter), with the
+    /// tick's kernel counters and duration.
+    pub fn of_tick(
+        tick: &Tick,
+        limits: Limits,
+        counters: Option<&mut ConnectionCounters>,
+    ) -> Exposition {
+        let mut e = Exposition::build(
+            &tick.scope.snapshot,
+            &tick.scope.insight,
+            tick.listen_stats,
+            limits,
+            counters,
+        );
+        e.tick_duration = tick.took;
+        e.ticks = tick.sample;
+        e
+    }
+
     /// The exposition of `snapshot`, which `insight` has just taken in. `counters` carries
     /// the connection counters across ticks (`None` for a one-shot run).
     pub fn build(

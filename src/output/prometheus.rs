@@ -6,17 +6,12 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use crate::analysis::insight::Insight;
-use crate::exporter::{Exposition, Limits, encode};
-use crate::model::Snapshot;
-use crate::source::sysctl::ListenStats;
+use portside_core::engine::Tick;
 
-pub fn write(
-    out: &mut impl Write,
-    snapshot: &Snapshot,
-    insight: &Insight,
-    listen_stats: Option<ListenStats>,
-) -> io::Result<()> {
-    let exposition = Exposition::build(snapshot, insight, listen_stats, Limits::default(), None);
+use crate::exporter::{Exposition, Limits, encode};
+
+/// The tick's scope (the sockets the filter selects) as one exposition.
+pub fn write(out: &mut impl Write, tick: &Tick) -> io::Result<()> {
+    let exposition = Exposition::of_tick(tick, Limits::default(), None);
     out.write_all(encode(Arc::new(exposition)).as_bytes())
 }

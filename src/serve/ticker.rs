@@ -1,45 +1,53 @@
-//! The exporter's tick: sample, analyse, fold, encode, publish; every `--interval`.
+//! The exporter's tick: the engine samples and analyses; the exporter folds, encodes and
+//! publishes; every `--interval`. The exporter is one more consumer of the engine's tick:
+//! it re-derives nothing the engine computes.
 
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::analysis::insight::{Insight, InsightConfig};
+use portside_core::engine::{Engine, EngineConfig, KernelSource, TickError};
+
+use crate::analysis::insight::InsightConfig;
 use crate::exporter::counters::ConnectionCounters;
 use crate::exporter::{Exposition, Limits, encode};
 use crate::serve::published::Published;
 use crate::source::SourceError;
-use crate::source::sampler::{Sampler, SamplerConfig};
-use crate::source::sysctl;
+use crate::source::sampler::SamplerConfig;
 
 /// The state carried from tick to tick.
 pub struct Ticker {
-    sampler: Sampler,
-    insight: Insight,
+    engine: Engine,
     counters: ConnectionCounters,
     limits: Limits,
-    proc_root: std::path::PathBuf,
-    ticks: u64,
     errors: u64,
     last: Option<Arc<Exposition>>,
 }
 
 impl Ticker {
     pub fn new(config: SamplerConfig, limits: Limits) -> Result<Ticker, SourceError> {
-        let proc_root = config.proc_root.clone();
+        let source = KernelSource::start(config)?;
+        let engine = Engine::new(
+            source,
+            EngineConfig {
+                // The exporter serves the present; Prometheus keeps the history. A short
+                // window keeps the engine's history rings small.
+                insight: InsightConfig {
+                    window: Duration::from_secs(2),
+                    max_ports: 1,
+                    max_listeners: 1,
+                    ..InsightConfig::default()
+                },
+                alerts: Vec::new(),
+                report_top: 0,
+                top_peers: 0,
+                ..EngineConfig::default()
+            },
+        );
         Ok(Ticker {
-            sampler: Sampler::new(config)?,
-            // The exporter keeps no history: a short window keeps its memory small.
-            insight: Insight::new(InsightConfig {
-                window: Duration::from_secs(2),
-                max_ports: 1,
-                max_listeners: 1,
-                ..InsightConfig::default()
-            }),
+            engine,
             counters: ConnectionCounters::new(),
             limits,
-            proc_root,
-            ticks: 0,
             errors: 0,
             last: None,
         })
@@ -47,23 +55,16 @@ impl Ticker {
 
     /// Take one tick and return the encoded exposition. A failed sample keeps the last
     /// good values (with the error counted); the error is returned for the log.
-    pub fn tick(&mut self) -> (Vec<u8>, Option<SourceError>) {
-        let started = Instant::now();
-        match self.sampler.sample() {
-            Ok(snapshot) => {
-                self.insight.update(&snapshot);
-                let stats = sysctl::listen_stats(&self.proc_root).ok();
-                self.ticks += 1;
-                let mut e = Exposition::build(
-                    &snapshot,
-                    &self.insight,
-                    stats,
-                    self.limits,
-                    Some(&mut self.counters),
-                );
-                e.ticks = self.ticks;
+    pub fn tick(&mut self) -> (Vec<u8>, Option<TickError>) {
+        match self.engine.tick() {
+            Ok(tick) => {
+                let started = Instant::now();
+                let mut e = Exposition::of_tick(&tick, self.limits, Some(&mut self.counters));
+                // Released before the next tick, so the engine updates its insight in
+                // place rather than copying it.
+                drop(tick);
                 e.tick_errors = self.errors;
-                e.tick_duration = started.elapsed();
+                e.tick_duration += started.elapsed();
                 let e = Arc::new(e);
                 self.last = Some(Arc::clone(&e));
                 (encode(e).into_bytes(), None)

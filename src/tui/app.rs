@@ -12,14 +12,18 @@ use std::time::{Duration, Instant};
 use crossterm::event::Event as TermEvent;
 use ratatui::layout::Rect;
 
-use crate::analysis::alerts::{self, Alert, FiredAlert};
+use std::sync::Arc;
+
+use portside_core::engine::Tick;
+
+use crate::analysis::alerts::{Alert, FiredAlert};
 use crate::analysis::filter::{Filter, FilterError};
 use crate::analysis::group::{Grouper, PortGroup};
 use crate::analysis::insight::Insight;
 use crate::analysis::sides::Listening;
 use crate::model::{Proto, Snapshot, TcpState};
 use crate::source::sysctl::{HostInfo, KernelSettings};
-use crate::tui::event::{Event, Sample};
+use crate::tui::event::Event;
 use crate::tui::input::LineInput;
 use crate::tui::keys::{KeyMap, Mode};
 use crate::tui::layout::{self, Regions};
@@ -44,7 +48,8 @@ pub struct AppOptions {
     pub parse_filter: fn(&str) -> Result<Filter, FilterError>,
     /// The screen size.
     pub area: Rect,
-    /// Alert rules checked on every sample (the defaults with the user's `--alert`s).
+    /// Alert rules the engine checks on every tick (the defaults with the user's
+    /// `--alert`s); the app only hands them to the engine.
     pub alerts: Vec<Alert>,
 }
 
@@ -110,25 +115,24 @@ pub struct App {
     pub(crate) theme: Theme,
     keymap: KeyMap,
     parse_filter: fn(&str) -> Result<Filter, FilterError>,
-    /// The snapshot on screen.
-    pub(crate) snapshot: Box<Snapshot>,
+    /// The engine's tick on screen: read-only input (host totals and history, the
+    /// filter-scoped insight, reports and alerts).
+    pub(crate) tick: Arc<Tick>,
+    /// The tick's host-wide snapshot (shared with it).
+    pub(crate) snapshot: Arc<Snapshot>,
     pub(crate) has_sample: bool,
-    /// The newest sample not yet applied, with its arrival time (applied in `sync`, so a
+    /// The newest tick not yet applied, with its arrival time (applied in `sync`, so a
     /// burst costs one regroup).
-    incoming: Option<(Sample, Instant)>,
-    /// The newest sample received while paused, and how many arrived. Paused, the insight
-    /// is not fed either: history, rates and panels freeze with the picture, and the next
-    /// rates after resuming average over the gap.
-    held: Option<(Sample, Instant)>,
+    incoming: Option<(Arc<Tick>, Instant)>,
+    /// The newest tick received while paused, and how many arrived. The engine goes on
+    /// (history and rates keep recording); the picture freezes until resumed.
+    held: Option<(Arc<Tick>, Instant)>,
     pub(crate) held_count: u32,
     pub(crate) seen: SeenMap,
-    /// History, rates, TIME_WAIT and listener figures of every snapshot applied.
-    pub(crate) insight: Insight,
+    /// The rules handed to the engine at start.
     rules: Vec<Alert>,
-    /// Alerts firing on the snapshot on screen, most severe first.
-    pub(crate) fired: Vec<FiredAlert>,
-    /// The kernel settings read with the newest sample that had them.
-    pub(crate) settings: Option<KernelSettings>,
+    /// A filter the engine has not been told about yet.
+    scope_request: Option<(Filter, String)>,
     pub(crate) panels: Panels,
     /// Local ports with a listener in the snapshot on screen (names client sockets' services).
     pub(crate) listening: Listening,
@@ -169,22 +173,22 @@ impl App {
     /// starting filter does not parse.
     pub fn new(options: AppOptions, now: Instant) -> Result<App, FilterError> {
         let filter = (options.parse_filter)(&options.filter_text)?;
+        let tick = Arc::new(Tick::empty(filter.clone(), options.filter_text.clone()));
         let mut app = App {
             host: options.host,
             interval: options.interval,
             theme: options.theme,
             keymap: KeyMap::default(),
             parse_filter: options.parse_filter,
-            snapshot: Box::new(Snapshot::empty()),
+            snapshot: Arc::clone(&tick.snapshot),
+            tick,
             has_sample: false,
             incoming: None,
             held: None,
             held_count: 0,
             seen: SeenMap::default(),
-            insight: Insight::default(),
             rules: options.alerts,
-            fired: Vec::new(),
-            settings: None,
+            scope_request: None,
             panels: Panels::default(),
             listening: Listening::default(),
             now,
@@ -242,7 +246,7 @@ impl App {
     pub fn regions_in(&self, area: Rect) -> Option<Regions> {
         let status = u16::from(self.last_error.is_some())
             + u16::from(self.not_root())
-            + u16::from(!self.fired.is_empty());
+            + u16::from(!self.fired().is_empty());
         let footer = 1 + self.prompt_error_lines(area.width);
         layout::regions(area, status, footer)
     }
@@ -293,13 +297,15 @@ impl App {
                 self.panels.stale = true;
                 self.clamp_navs();
             }
-            Event::Input(_) | Event::Tick => {}
-            Event::Sample(sample) => {
-                if self.paused {
-                    self.held = Some((sample, now));
+            Event::Input(_) | Event::Clock => {}
+            Event::Tick(tick) => {
+                // Paused, a re-derivation of the sample on screen (a new filter) still
+                // applies: it is the same picture, described for the new filter.
+                if self.paused && tick.sample != self.tick.sample {
+                    self.held = Some((tick, now));
                     self.held_count += 1;
                 } else {
-                    self.incoming = Some((sample, now));
+                    self.incoming = Some((tick, now));
                 }
                 self.last_error = None;
             }
@@ -312,8 +318,8 @@ impl App {
     /// Applies the newest snapshot and recomputes the derived tables the current view
     /// needs and whose inputs changed; keeps each table's selection on the same row.
     pub fn sync(&mut self) {
-        if let Some((sample, arrived)) = self.incoming.take() {
-            self.apply_sample(sample, arrived);
+        if let Some((tick, arrived)) = self.incoming.take() {
+            self.apply_tick(tick, arrived);
         }
         self.refresh_tables();
         self.refresh_panel();
@@ -322,33 +328,53 @@ impl App {
         self.remember_selection();
     }
 
-    /// Puts a sample on screen: the insight takes it in (~5 ms at 100k sockets, one pass),
-    /// then the alerts are checked; panel reports wait until a panel is drawn.
-    fn apply_sample(&mut self, sample: Sample, arrived: Instant) {
-        let Sample {
-            snapshot,
-            listen_stats,
-            settings,
-        } = sample;
-        self.insight.update(&snapshot);
-        if let Some(stats) = listen_stats {
-            self.insight.record_listen_stats(&stats);
+    /// Puts a tick on screen. Everything the engine derived is read, not recomputed;
+    /// the tables (groups, rows) are rebuilt in `sync` as their views need them.
+    fn apply_tick(&mut self, tick: Arc<Tick>, arrived: Instant) {
+        if tick.sample != self.tick.sample {
+            self.seen.update(&tick.snapshot, arrived);
+            self.listening = Listening::of(&tick.snapshot);
+            self.snapshot = Arc::clone(&tick.snapshot);
         }
-        if settings.is_some() {
-            self.settings = settings;
+        self.has_sample = tick.sample > 0;
+        for state in TcpState::ALL {
+            self.state_totals[state.index()] = tick.totals.state(state);
         }
-        self.fired = alerts::evaluate(&self.rules, &self.insight);
+        self.tick = tick;
         self.panels.stale = true;
-        self.seen.update(&snapshot, arrived);
-        self.listening = Listening::of(&snapshot);
-        self.snapshot = snapshot;
-        self.has_sample = true;
-        self.state_totals = [0; TcpState::COUNT];
-        for s in &self.snapshot.sockets {
-            self.state_totals[s.state.index()] += 1;
-        }
         self.update_state_columns();
         self.stale = Stale::ALL;
+    }
+
+    /// The insight of the sockets the filter selects (the host's without a filter):
+    /// panels, port trends and listener queues.
+    pub(crate) fn insight(&self) -> &Insight {
+        &self.tick.scope.insight
+    }
+
+    /// The insight of every socket: the header's history.
+    pub(crate) fn host_insight(&self) -> &Insight {
+        &self.tick.host
+    }
+
+    /// Alerts firing on the tick on screen (filter-scoped), most severe first.
+    pub(crate) fn fired(&self) -> &[FiredAlert] {
+        &self.tick.scope.alerts
+    }
+
+    /// The newest kernel settings the engine had.
+    pub(crate) fn settings(&self) -> Option<&KernelSettings> {
+        self.tick.settings.as_ref()
+    }
+
+    /// The alert rules the engine should check.
+    pub fn alert_rules(&self) -> &[Alert] {
+        &self.rules
+    }
+
+    /// The filter the engine must scope to, once after each change.
+    pub fn take_scope_request(&mut self) -> Option<(Filter, String)> {
+        self.scope_request.take()
     }
 
     /// Sticky state columns: LISTEN and ESTAB always, others once seen, by importance.
@@ -368,6 +394,9 @@ impl App {
     }
 
     fn set_filter(&mut self, text: String, filter: Filter) {
+        if filter != self.filter || text != self.filter_text {
+            self.scope_request = Some((filter.clone(), text.clone()));
+        }
         self.filter_text = text;
         self.filter = filter;
         self.stale = Stale::ALL;

@@ -1,93 +1,45 @@
-//! The one channel into the UI thread: input, snapshots, sample errors, ticks and signals,
-//! and the threads that feed it (terminal input, signals). The sampler's thread is in
-//! `sampler_thread.rs`.
+//! The one channel into the UI thread: input, engine ticks, sample errors, clock and
+//! signals, and the threads that feed it (terminal input, signals). The engine's thread is
+//! `portside_core::engine::spawn`.
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::sync::mpsc::Sender;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossterm::event;
 
-use crate::model::Snapshot;
-use crate::source::sysctl::{KernelSettings, ListenStats};
 use crate::tui::terminal::panic_message;
-
-/// One sample: the socket snapshot and the host figures read right after it, on the
-/// sampler's thread (no `/proc` reads on the UI thread).
-#[derive(Debug)]
-pub struct Sample {
-    pub snapshot: Box<Snapshot>,
-    /// `/proc/net/netstat` ListenOverflows / ListenDrops; `None` when unreadable.
-    pub listen_stats: Option<ListenStats>,
-    /// The sysctls the TIME_WAIT panel explains; `None` when the source has none.
-    pub settings: Option<KernelSettings>,
-}
-
-impl Sample {
-    /// A sample of a snapshot alone (no counters, no settings).
-    pub fn of(snapshot: Snapshot) -> Sample {
-        Sample {
-            snapshot: Box::new(snapshot),
-            listen_stats: None,
-            settings: None,
-        }
-    }
-}
+pub use portside_core::engine::Cancel;
+use portside_core::engine::Tick;
 
 /// Everything the UI thread reacts to.
 #[derive(Debug)]
 pub enum Event {
     /// A key press, mouse event or resize.
     Input(event::Event),
-    /// A new sample, moved from the sampler thread.
-    Sample(Sample),
-    /// A sample failed; the UI keeps the last good snapshot and shows this.
+    /// A new tick from the engine thread (a new sample, or the last one re-derived for
+    /// a new filter): read-only, shared.
+    Tick(Arc<Tick>),
+    /// A sample failed; the UI keeps the last good tick and shows this.
     SampleError(String),
     /// Time passed (ages on screen move on even with a long interval).
-    Tick,
+    Clock,
     /// SIGTERM, SIGHUP, SIGINT or SIGQUIT arrived: restore the terminal and leave.
     Signal(i32),
     /// Reading the terminal failed (e.g. it went away): leave with this error.
     InputFailed(String),
 }
 
-/// A flag threads sleep on: `cancel()` wakes every sleeper at once, so quitting never
-/// waits for an interval to run out.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<(Mutex<bool>, Condvar)>);
-
-impl Cancel {
-    pub fn cancel(&self) {
-        let (flag, cond) = &*self.0;
-        *flag.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        cond.notify_all();
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        *self.0.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Sleeps for `d` or until cancelled; returns whether it was cancelled.
-    pub fn sleep(&self, d: Duration) -> bool {
-        let (flag, cond) = &*self.0;
-        let guard = flag.lock().unwrap_or_else(PoisonError::into_inner);
-        let (guard, _) = cond
-            .wait_timeout_while(guard, d, |cancelled| !*cancelled)
-            .unwrap_or_else(PoisonError::into_inner);
-        *guard
-    }
-}
-
 /// How long the input thread blocks before checking for cancellation: bounds the time
 /// quitting waits for this thread, which must stop reading before the shell gets the tty.
 const INPUT_POLL: Duration = Duration::from_millis(25);
-/// How often a [`Event::Tick`] is sent.
+/// How often a [`Event::Clock`] is sent.
 const TICK: Duration = Duration::from_secs(1);
 
-/// Reads terminal events and sends them, plus a tick every second, until cancelled or
+/// Reads terminal events and sends them, plus a clock event every second, until cancelled or
 /// the UI is gone.
 pub fn spawn_input(tx: Sender<Event>, cancel: Cancel) -> io::Result<JoinHandle<()>> {
     thread::Builder::new().name("input".into()).spawn(move || {
@@ -110,7 +62,7 @@ fn read_input(tx: &Sender<Event>, cancel: &Cancel) {
                 Ok(Some(ev)) => Event::Input(ev),
                 Ok(None) if last_tick.elapsed() >= TICK => {
                     last_tick = Instant::now();
-                    Event::Tick
+                    Event::Clock
                 }
                 Ok(None) => continue,
                 Err(e) => {
@@ -159,35 +111,5 @@ impl Drop for SignalForwarder {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cancel_wakes_a_long_sleep_at_once() {
-        let cancel = Cancel::default();
-        let sleeper = {
-            let cancel = cancel.clone();
-            thread::spawn(move || {
-                let t = Instant::now();
-                (cancel.sleep(Duration::from_secs(30)), t.elapsed())
-            })
-        };
-        thread::sleep(Duration::from_millis(20));
-        cancel.cancel();
-        let (cancelled, took) = sleeper.join().unwrap();
-        assert!(cancelled);
-        assert!(took < Duration::from_secs(5), "{took:?}");
-        assert!(cancel.sleep(Duration::from_secs(30)));
-    }
-
-    #[test]
-    fn sleep_without_cancel_times_out() {
-        let cancel = Cancel::default();
-        assert!(!cancel.sleep(Duration::from_millis(10)));
-        assert!(!cancel.is_cancelled());
     }
 }

@@ -238,7 +238,7 @@ fn cells(app: &App, g: &PortGroup, plan: &Plan) -> Vec<Cell> {
 /// The port's sockets (all states, unfiltered) a minute ago against now, and the last
 /// samples as a sparkline; blank for ports without history (one-socket client ports).
 fn trend_cell(app: &App, g: &PortGroup, spark: usize) -> Cell {
-    let history = app.insight.history();
+    let history = app.insight().history();
     let Some(h) = history.port(PortKey::new(g.proto, g.port)) else {
         return Cell::default();
     };

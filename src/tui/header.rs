@@ -130,7 +130,7 @@ fn states_line(app: &App, width: u16) -> Line<'static> {
 
 fn states_spans(app: &App, name: fn(TcpState) -> &'static str, spark: usize) -> Vec<Span<'static>> {
     let theme = app.theme;
-    let history = app.insight.history().host();
+    let history = app.host_insight().history().host();
     let mut spans = Vec::new();
     for state in ORDER {
         let n = app.state_totals[state.index()];
@@ -164,12 +164,12 @@ fn states_spans(app: &App, name: fn(TcpState) -> &'static str, spark: usize) -> 
 /// The most severe firing alert, cut to `width` so the count of the others stays visible.
 fn alert_line(app: &App, width: u16) -> Option<Line<'static>> {
     let theme = app.theme;
-    let first = app.fired.first()?;
+    let first = app.fired().first()?;
     let (label, style) = match first.severity {
         Severity::Critical => ("CRITICAL ", theme.error().patch(theme.selected())),
         Severity::Warning => ("WARNING ", theme.warning().patch(theme.bold())),
     };
-    let more = match app.fired.len() - 1 {
+    let more = match app.fired().len() - 1 {
         0 => String::new(),
         n => format!("  (+{n} more)"),
     };

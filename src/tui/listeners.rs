@@ -76,7 +76,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         height: area.height.min(2).saturating_sub(1),
         ..area
     };
-    let lines = &app.panels.listeners;
+    let lines = app.listener_rows();
     let buf = frame.buffer_mut();
     grid::draw_header(buf, header, &columns, &xs, theme);
     if lines.is_empty() {
@@ -121,13 +121,13 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
 
 fn title_line(frame: &mut Frame, area: Rect, app: &App) {
     let theme = app.theme;
-    let n = app.panels.listeners.len();
+    let n = app.listener_rows().len();
     let mut stats = vec![
         Span::styled(format::usize_count(n), theme.bold()),
         Span::raw(format::plural(n, " socket", " sockets")),
     ];
-    let rate = app.insight.listen_rate();
-    let history = app.insight.history().host();
+    let rate = app.host_insight().listen_rate();
+    let history = app.host_insight().history().host();
     let figures = [
         (
             " · ListenOverflows ",
@@ -278,7 +278,7 @@ fn cells(app: &App, l: &ListenerRow, extras: &[Extra]) -> Vec<Cell> {
             2
         };
         let spark = app
-            .insight
+            .insight()
             .history()
             .listener_queue(&q.key())
             .map_or(String::new(), |h| {

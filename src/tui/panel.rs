@@ -8,7 +8,8 @@ use ratatui::widgets::Paragraph;
 use crate::tui::app::App;
 use crate::tui::keys::{self, Action, NORMAL};
 
-/// `[ name ]  stats…` on the left, `host-wide · esc back` on the right when it fits.
+/// `[ name ]  stats…` on the left, the scope (`filter: port:443` or `all sockets`) and
+/// `esc back` on the right when it fits.
 pub fn title(
     frame: &mut Frame,
     area: Rect,
@@ -26,7 +27,16 @@ pub fn title(
     let used = left.width();
     frame.render_widget(Paragraph::new(left), area);
     let back = keys::first_key(NORMAL, Action::Back).unwrap_or("esc");
-    let right = Line::styled(format!("host-wide, unfiltered · {back} back "), theme.dim());
+    // The panel describes the sockets the filter selects (the engine scoped it); say which.
+    let scope = &app.tick.scope;
+    let right = if scope.is_filtered() {
+        Line::styled(
+            format!("filter: {} · {back} back ", scope.filter_text),
+            theme.warning(),
+        )
+    } else {
+        Line::styled(format!("all sockets · {back} back "), theme.dim())
+    };
     let right_w = right.width() as u16;
     if usize::from(area.width) > used + usize::from(right_w) + 2 {
         let at = Rect {

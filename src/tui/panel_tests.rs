@@ -35,7 +35,7 @@ fn timewait_panel() {
     let term = draw(&mut app);
     let text = term.backend().to_string();
     // 800 + 100 client-side from the pile-ups, plus the web server's own (server side).
-    let report = app.panels.timewait.as_ref().unwrap();
+    let report = app.timewait_report().unwrap();
     assert_eq!(report.split.client_side, 900);
     assert!(text.contains("127.0.0.1:5432"), "{text}");
     assert!(text.contains("810 of 1,000  81%"), "{text}");
@@ -130,8 +130,8 @@ fn paused_panels_freeze_with_the_picture() {
     press(&mut app, "p");
     let below_first_line = |s: String| s.lines().skip(1).collect::<Vec<_>>().join("\n");
     let before = below_first_line(screen(&mut app));
-    app.update(
-        Event::Sample(crate::tui::synthetic::busy(LAST + 5)),
+    app.feed(
+        crate::tui::synthetic::busy(LAST + 5),
         crate::tui::testing::at(25),
     );
     assert_eq!(below_first_line(screen(&mut app)), before);

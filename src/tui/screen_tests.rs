@@ -7,8 +7,9 @@ use crossterm::event::Event as TermEvent;
 use ratatui::style::Color;
 
 use crate::model::TcpState;
-use crate::tui::event::{Event, Sample};
+use crate::tui::event::Event;
 use crate::tui::testing::{app, app_with, at, draw, press, screen, snapshot, type_text};
+use portside_core::engine::Sample;
 
 #[test]
 fn grouped_view() {
@@ -45,8 +46,8 @@ fn drill_down() {
     fresh.local.set_port(443);
     fresh.remote.set_port(2);
     next.sockets.push(fresh);
-    app.update(Event::Sample(Sample::of(next)), at(10));
-    app.update(Event::Tick, at(12));
+    app.feed(Sample::of(next), at(10));
+    app.update(Event::Clock, at(12));
     insta::assert_snapshot!(screen(&mut app));
 }
 
@@ -121,14 +122,11 @@ fn not_root_note_and_sample_error() {
 fn waiting_for_the_first_sample_and_paused() {
     let mut app = app(40);
     press(&mut app, "p");
-    app.update(Event::Sample(Sample::of(snapshot(41))), at(1));
+    app.feed(Sample::of(snapshot(41)), at(1));
     let text = screen(&mut app);
     assert!(text.contains("PAUSED (1 new)"), "{text}");
     let mut empty = app_with(snapshot(0), 100, 30, "");
-    empty.update(
-        Event::Sample(Sample::of(crate::model::Snapshot::empty())),
-        at(1),
-    );
+    empty.feed(Sample::of(crate::model::Snapshot::empty()), at(1));
     let text = screen(&mut empty);
     assert!(text.contains("no sockets"), "{text}");
 }

@@ -9,8 +9,7 @@ use std::time::{Duration, SystemTime};
 use crate::model::{
     Coverage, Family, Owners, Process, Proto, Snapshot, Socket, SourceKind, TcpState, Unattributed,
 };
-use crate::tui::event::Sample;
-use crate::tui::sampler_thread::SnapshotSource;
+use portside_core::engine::{Sample, SnapshotSource};
 
 mod busy;
 pub use busy::{BUSY_EPHEMERAL_RANGE, busy, busy_settings};

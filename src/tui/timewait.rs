@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! ┌──────────────────────────────────────────────────────────────────────────┐
-//! │ TIME_WAIT  924 sockets, ▲200 in 1 min, peak 924 over 20s   host-wide   │ title
+//! │ TIME_WAIT  924 sockets, ▲200 in 1 min, peak 924 over 20s   all sockets │ title
 //! │ ▁▁▂▂▃▃▄▄▅▅▆▆▇▇██                                                         │ chart (1-3)
 //! │ client side  824 ███████░ 89%  we closed first: outbound pile-up         │ split
 //! │ server side  100 █░░░░░░░ 11%  a listener's port: the server closed first│
@@ -38,20 +38,20 @@ use ports::{ephemeral_gauges, kernel_spans, wrap_height};
 const GAP: u16 = 2;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
-    let Some(report) = &app.panels.timewait else {
+    let Some(report) = app.timewait_report() else {
         panel::waiting(frame, area, app);
         return;
     };
     let theme = app.theme;
     let notes: Vec<String> = app
-        .settings
-        .map(|k| report.kernel_notes(&k))
+        .settings()
+        .map(|k| report.kernel_notes(k))
         .unwrap_or_default();
     let notes: Vec<String> = notes
         .iter()
         .flat_map(|n| wrap(n, usize::from(area.width)))
         .collect();
-    let kernel = kernel_spans(app.settings.as_ref(), theme);
+    let kernel = kernel_spans(app.settings(), theme);
     let kernel_h = wrap_height(&kernel, area.width);
     let chart_h = match area.height {
         0..=16 => 1,
@@ -130,7 +130,7 @@ fn take(rest: &mut u16, n: u16) -> u16 {
 
 fn title_line(frame: &mut Frame, area: Rect, app: &App, report: &TimeWaitReport) {
     let theme = app.theme;
-    let history = app.insight.history();
+    let history = app.insight().history();
     let host = history.host();
     let series = || history.state_series(Proto::Tcp, TcpState::TimeWait);
     // The change over the last minute, or over the history while it is shorter.
@@ -166,7 +166,7 @@ fn title_line(frame: &mut Frame, area: Rect, app: &App, report: &TimeWaitReport)
 /// The TIME_WAIT count over the whole history, squeezed to the width, newest on the right.
 fn history_chart(frame: &mut Frame, area: Rect, app: &App) {
     let series = app
-        .insight
+        .insight()
         .history()
         .state_series(Proto::Tcp, TcpState::TimeWait);
     let bars = chart::buckets(series, usize::from(area.width));

@@ -3,6 +3,7 @@
 //! Layers, each importing only from those below it: `analysis` -> `source` -> `model`.
 
 pub mod analysis;
+pub mod engine;
 pub mod model;
 pub mod source;
 

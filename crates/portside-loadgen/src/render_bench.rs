@@ -15,10 +15,11 @@ use portside::model::{
 };
 use portside::source::sysctl::HostInfo;
 use portside::tui::app::{App, AppOptions};
-use portside::tui::event::{Event, Sample};
+use portside::tui::event::Event;
 use portside::tui::keys::Action;
 use portside::tui::render;
 use portside::tui::theme::Theme;
+use portside_core::engine::{Engine, EngineConfig, Sample, SnapshotSource};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
@@ -123,6 +124,8 @@ fn parse_size(s: &str) -> Result<(u16, u16), String> {
 /// The live view driven as the terminal loop drives it, drawing on a `TestBackend`.
 struct Screen {
     app: App,
+    /// Derives each tick before the clock starts: that is the engine thread's work.
+    engine: Engine,
     terminal: Terminal<TestBackend>,
     /// Samples fed so far: each is stamped a second after the previous, like the sampler's.
     fed: u32,
@@ -147,26 +150,37 @@ impl Screen {
         let terminal = Terminal::new(TestBackend::new(cols, rows)).map_err(|e| e.to_string())?;
         Ok(Screen {
             app,
+            engine: Engine::new(NoSource, EngineConfig::default()),
             terminal,
             fed: 0,
         })
     }
 
-    /// One frame from a new snapshot: (build: apply the sample and derive the view's rows,
-    /// render: draw it). The copy of the snapshot is made before the clock starts.
+    /// One frame from a new snapshot: (build: apply the engine's tick and derive the view's
+    /// rows, the UI thread's work; render: draw it). The copy of the snapshot and the
+    /// engine's tick are made before the clock starts.
     fn frame(&mut self, snapshot: &Snapshot) -> Result<(Duration, Duration), String> {
         let mut snap = snapshot.clone();
         self.fed += 1;
         snap.taken_at += Duration::from_secs(u64::from(self.fed));
+        let tick = self.engine.ingest(Sample::of(snap), Instant::now());
         let start = Instant::now();
-        self.app
-            .update(Event::Sample(Sample::of(snap)), Instant::now());
+        self.app.update(Event::Tick(tick), Instant::now());
         self.app.sync();
         let built = Instant::now();
         self.terminal
             .draw(|f| render::render(f, &self.app))
             .map_err(|e| e.to_string())?;
         Ok((built - start, built.elapsed()))
+    }
+}
+
+/// The bench feeds its engine by hand (`Engine::ingest`): nothing to sample.
+struct NoSource;
+
+impl SnapshotSource for NoSource {
+    fn sample(&mut self) -> Result<Sample, String> {
+        Err("render-bench feeds samples itself".into())
     }
 }
 

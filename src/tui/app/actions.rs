@@ -199,7 +199,8 @@ impl App {
     fn move_selection(&mut self, f: impl FnOnce(&mut Nav, usize)) {
         match self.panels.open {
             Some(Panel::Listeners) => {
-                f(&mut self.panels.nav, self.panels.listeners.len());
+                let len = self.listener_rows().len();
+                f(&mut self.panels.nav, len);
                 return;
             }
             Some(Panel::TimeWait) => return,

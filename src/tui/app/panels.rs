@@ -1,8 +1,7 @@
-//! The TIME_WAIT (`w`) and listener (`L`) panels: which one is open, and the reports they
-//! show, rebuilt from the insight only while a panel is open and only after a new sample
-//! (a report walks the whole snapshot: ~6 ms at 100k sockets).
+//! The TIME_WAIT (`w`) and listener (`L`) panels: which one is open, and the listener
+//! panel's selection. Their reports come ready-made with each engine tick (filter-scoped).
 
-use crate::analysis::listeners::{ListenerKey, ListenerRow, listener_rows};
+use crate::analysis::listeners::{ListenerKey, ListenerRow};
 use crate::analysis::timewait::TimeWaitReport;
 use crate::model::Proto;
 use crate::tui::app::{App, Drill};
@@ -18,21 +17,14 @@ pub enum Panel {
     Listeners,
 }
 
-/// Remote peers kept per listener.
-const TOP_PEERS: usize = 5;
-/// Fewest rows kept in each TIME_WAIT breakdown, whatever the screen height.
-const MIN_TOP: usize = 8;
-
-/// The open panel, its reports, and the listener panel's selection.
+/// The open panel and the listener panel's selection.
 #[derive(Debug, Default)]
 pub struct Panels {
     pub open: Option<Panel>,
-    pub timewait: Option<TimeWaitReport>,
-    pub listeners: Vec<ListenerRow>,
     pub nav: Nav,
-    /// The selected listener, kept across refreshes.
+    /// The selected listener, kept across ticks.
     anchor: Option<ListenerKey>,
-    /// The reports predate the snapshot on screen.
+    /// A tick arrived since the selection was placed.
     pub(super) stale: bool,
 }
 
@@ -47,33 +39,29 @@ impl App {
         }
     }
 
-    /// Rebuilds the open panel's report when a sample arrived since it was built.
+    /// The TIME_WAIT report of the tick on screen; `None` before the first sample.
+    pub fn timewait_report(&self) -> Option<&TimeWaitReport> {
+        self.has_sample.then_some(&self.tick.scope.time_wait)
+    }
+
+    /// The listener rows of the tick on screen.
+    pub fn listener_rows(&self) -> &[ListenerRow] {
+        &self.tick.scope.listeners
+    }
+
+    /// After a new tick, puts the listener selection back on its listener.
     pub(super) fn refresh_panel(&mut self) {
-        let Some(panel) = self.panels.open else {
-            return;
-        };
-        if !self.panels.stale {
+        if self.panels.open != Some(Panel::Listeners) || !self.panels.stale {
             return;
         }
         self.panels.stale = false;
-        match panel {
-            Panel::TimeWait => {
-                let top = usize::from(self.area.height).max(MIN_TOP);
-                self.panels.timewait =
-                    Some(TimeWaitReport::build(&self.insight, &self.snapshot, top));
-            }
-            Panel::Listeners => {
-                self.panels.listeners = listener_rows(&self.insight, &self.snapshot, TOP_PEERS);
-                if let Some(key) = self.panels.anchor
-                    && let Some(i) = self
-                        .panels
-                        .listeners
-                        .iter()
-                        .position(|l| l.listener.key() == key)
-                {
-                    self.panels.nav.selected = i;
-                }
-            }
+        if let Some(key) = self.panels.anchor
+            && let Some(i) = self
+                .listener_rows()
+                .iter()
+                .position(|l| l.listener.key() == key)
+        {
+            self.panels.nav.selected = i;
         }
     }
 
@@ -83,11 +71,10 @@ impl App {
             return;
         }
         let page = self.panel_page();
-        let len = self.panels.listeners.len();
+        let len = self.listener_rows().len();
         self.panels.nav.clamp(len, page);
         self.panels.anchor = self
-            .panels
-            .listeners
+            .listener_rows()
             .get(self.panels.nav.selected)
             .map(|l| l.listener.key());
     }
@@ -101,7 +88,7 @@ impl App {
 
     /// Enter in the listener panel: the connections of the selected listener's port.
     pub(super) fn drill_into_listener(&mut self) {
-        let Some(line) = self.panels.listeners.get(self.panels.nav.selected) else {
+        let Some(line) = self.listener_rows().get(self.panels.nav.selected) else {
             return;
         };
         self.drill = Some(Drill {
@@ -126,7 +113,7 @@ impl App {
         };
         if (rows.y..rows.bottom()).contains(&y) {
             let i = self.panels.nav.offset + usize::from(y - rows.y);
-            let (len, page) = (self.panels.listeners.len(), self.panel_page());
+            let (len, page) = (self.listener_rows().len(), self.panel_page());
             if i < len {
                 self.panels.nav.select(i, len, page);
             }
@@ -144,19 +131,20 @@ mod tests {
     use crate::analysis::alerts::{Alert, Severity};
     use crate::model::TcpState;
     use crate::tui::app::View;
-    use crate::tui::event::{Event, Sample};
+    use crate::tui::event::Event;
     use crate::tui::synthetic::busy;
-    use crate::tui::testing::{app, at, busy_app, empty_app, press};
+    use crate::tui::testing::{Rig, app, at, busy_app, empty_app, press};
+    use portside_core::engine::Sample;
 
     fn selected_port(app: &App) -> u16 {
-        app.panels.listeners[app.panels.nav.selected]
+        app.listener_rows()[app.panels.nav.selected]
             .listener
             .local
             .port()
     }
 
-    fn feed(app: &mut App, tick: u32) {
-        app.update(Event::Sample(busy(tick)), at(u64::from(tick)));
+    fn feed(app: &mut Rig, tick: u32) {
+        app.feed(busy(tick), at(u64::from(tick)));
         app.sync();
     }
 
@@ -165,7 +153,7 @@ mod tests {
         let mut app = busy_app(3, 100, 30);
         press(&mut app, "w");
         assert_eq!(app.panels.open, Some(Panel::TimeWait));
-        assert!(app.panels.timewait.is_some(), "built on opening");
+        assert!(app.timewait_report().is_some(), "built on opening");
         press(&mut app, "w");
         assert_eq!(app.panels.open, None, "w again closes");
         press(&mut app, "w");
@@ -192,24 +180,26 @@ mod tests {
     }
 
     #[test]
-    fn reports_are_built_only_while_a_panel_is_open() {
-        let mut app = busy_app(2, 100, 30);
-        assert!(app.panels.timewait.is_none() && app.panels.listeners.is_empty());
+    fn panels_show_the_reports_of_the_tick_on_screen() {
+        let mut app = empty_app(100, 30, "");
+        assert!(
+            app.timewait_report().is_none(),
+            "none before the first sample"
+        );
+        for tick in 0..=2 {
+            app.feed(busy(tick), at(u64::from(tick)));
+            app.sync();
+        }
         press(&mut app, "w");
-        let total = |app: &App| app.panels.timewait.as_ref().map(|r| r.total);
-        let before = total(&app);
-        press(&mut app, "w");
-        feed(&mut app, 3);
-        assert_eq!(total(&app), before, "closed: no rebuild");
-        press(&mut app, "w");
+        let total = |app: &App| app.timewait_report().map(|r| r.total);
         assert_eq!(
             total(&app),
-            Some(app.insight.count(Proto::Tcp, TcpState::TimeWait)),
-            "reopened: rebuilt from the newest sample"
+            Some(app.insight().count(Proto::Tcp, TcpState::TimeWait))
         );
-        feed(&mut app, 4);
-        assert_eq!(total(&app), Some(app.insight.time_wait().total()));
-        assert!(app.panels.listeners.is_empty());
+        feed(&mut app, 3);
+        assert_eq!(total(&app), Some(app.insight().time_wait().total()));
+        assert_eq!(app.tick.sample, 4, "the newest tick");
+        assert_eq!(app.listener_rows().len(), 7);
     }
 
     #[test]
@@ -218,8 +208,7 @@ mod tests {
         let ports_nav = app.ports_nav;
         press(&mut app, "L");
         let ports: Vec<u16> = app
-            .panels
-            .listeners
+            .listener_rows()
             .iter()
             .map(|l| l.listener.local.port())
             .collect();
@@ -236,9 +225,9 @@ mod tests {
         // sshd's listeners go away: the selection stays on 5432.
         let mut sample = busy(4);
         sample.snapshot.sockets.retain(|s| s.local.port() != 22);
-        app.update(Event::Sample(sample), at(4));
+        app.feed(sample, at(4));
         app.sync();
-        assert_eq!(app.panels.listeners.len(), 5);
+        assert_eq!(app.listener_rows().len(), 5);
         assert_eq!(selected_port(&app), 5432);
         // A click on the first row selects it.
         let rows = crate::tui::listeners::table_rows(app.regions().unwrap().body());
@@ -275,68 +264,119 @@ mod tests {
     #[test]
     fn samples_feed_history_rates_counters_and_alerts() {
         let mut app = busy_app(20, 100, 30);
-        assert_eq!(app.insight.history().host().len(), 21);
-        let rate = app.insight.listen_rate().unwrap();
+        assert_eq!(app.insight().history().host().len(), 21);
+        let rate = app.insight().listen_rate().unwrap();
         assert!((rate.overflows_per_sec - 39.0).abs() < 1e-9, "{rate:?}");
-        assert_eq!(app.settings, Some(crate::tui::synthetic::busy_settings()));
+        assert_eq!(
+            app.settings().copied(),
+            Some(crate::tui::synthetic::busy_settings())
+        );
         // Defaults: close_wait>100 on 8080, accept_queue>=90% on 8080, ephemeral>70% (81%).
-        let kinds: Vec<String> = app.fired.iter().map(|f| f.alert.to_string()).collect();
+        let kinds: Vec<String> = app.fired().iter().map(|f| f.alert.to_string()).collect();
         assert_eq!(
             kinds,
             [":* close_wait>100", "accept_queue>=90%", "ephemeral>70%"]
         );
-        assert!(app.fired.iter().all(|f| f.severity == Severity::Warning));
+        assert!(app.fired().iter().all(|f| f.severity == Severity::Warning));
         // Two ticks later the queue is full (100%): critical, and first.
         feed(&mut app, 21);
         feed(&mut app, 22);
-        assert_eq!(app.fired[0].severity, Severity::Critical);
-        assert_eq!(app.fired[0].alert.to_string(), "accept_queue>=90%");
+        assert_eq!(app.fired()[0].severity, Severity::Critical);
+        assert_eq!(app.fired()[0].alert.to_string(), "accept_queue>=90%");
     }
 
     #[test]
     fn user_rules_replace_what_fires() {
         let mut app = empty_app(100, 30, "");
-        app.rules = vec![Alert::parse(":5432 close_wait>1000").unwrap()];
-        app.update(Event::Sample(busy(20)), at(0));
+        app.set_alerts(vec![Alert::parse(":5432 close_wait>1000").unwrap()]);
+        app.feed(busy(20), at(0));
         app.sync();
-        assert!(app.fired.is_empty());
+        assert!(app.fired().is_empty());
         assert!(app.regions().unwrap().header.height == 2, "no alert line");
-        app.rules = vec![Alert::parse("time_wait>10").unwrap()];
-        app.update(Event::Sample(busy(21)), at(1));
+        app.set_alerts(vec![Alert::parse("time_wait>10").unwrap()]);
+        app.feed(busy(21), at(1));
         app.sync();
-        assert_eq!(app.fired.len(), 1);
+        assert_eq!(app.fired().len(), 1);
         assert_eq!(app.regions().unwrap().header.height, 3, "one alert line");
     }
 
     #[test]
-    fn paused_the_insight_is_not_fed() {
+    fn paused_the_picture_freezes_while_the_engine_goes_on() {
         let mut app = busy_app(5, 100, 30);
         press(&mut app, "p");
         for tick in 6..9 {
-            app.update(Event::Sample(busy(tick)), at(u64::from(tick)));
+            app.feed(busy(tick), at(u64::from(tick)));
             app.sync();
         }
-        assert_eq!(app.insight.history().host().len(), 6);
+        assert_eq!(
+            app.insight().history().host().len(),
+            6,
+            "the tick on screen"
+        );
         press(&mut app, "p");
         assert_eq!(
-            app.insight.history().host().len(),
-            7,
-            "the newest held sample"
+            app.insight().history().host().len(),
+            9,
+            "the newest held tick, with the history recorded meanwhile"
         );
-        let newest = app.insight.taken_at().unwrap();
+        let newest = app.insight().taken_at().unwrap();
         assert_eq!(newest, busy(8).snapshot.taken_at);
     }
 
     #[test]
     fn a_sample_without_counters_keeps_the_last_settings() {
         let mut app = app(10);
-        app.update(Event::Sample(busy(1)), at(1));
+        app.feed(busy(1), at(1));
         app.sync();
-        app.update(
-            Event::Sample(Sample::of(busy(2).snapshot.as_ref().clone())),
-            at(2),
+        app.feed(Sample::of(busy(2).snapshot), at(2));
+        app.sync();
+        assert_eq!(
+            app.settings().copied(),
+            Some(crate::tui::synthetic::busy_settings())
         );
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use crate::analysis::alerts::Alert;
+    use crate::analysis::filter::Filter;
+    use crate::model::TcpState;
+    use crate::tui::synthetic::busy;
+    use crate::tui::testing::{at, busy_app, press, type_text};
+
+    #[test]
+    fn a_new_filter_re_scopes_panels_and_alerts_at_once() {
+        let mut app = busy_app(3, 120, 30);
+        app.set_alerts(vec![
+            Alert::parse("established>0").unwrap(),
+            Alert::parse("time_wait>0").unwrap(),
+        ]);
+        app.feed(busy(4), at(4));
         app.sync();
-        assert_eq!(app.settings, Some(crate::tui::synthetic::busy_settings()));
+        let host_tw = app.state_totals[TcpState::TimeWait.index()];
+        assert_eq!(app.fired().len(), 2);
+        press(&mut app, "/");
+        type_text(&mut app, "state:tw");
+        press(&mut app, "enter");
+        assert_eq!(app.tick.sample, 5, "no new sample");
+        assert_eq!(app.tick.scope.filter_text, "state:tw");
+        let sample = busy(4).snapshot;
+        let filter = Filter::parse("state:tw").unwrap();
+        let expected = sample
+            .sockets
+            .iter()
+            .filter(|s| filter.matches(s, &sample))
+            .count();
+        press(&mut app, "w");
+        assert_eq!(app.timewait_report().unwrap().total as usize, expected);
+        let fired: Vec<String> = app.fired().iter().map(|f| f.alert.to_string()).collect();
+        assert_eq!(fired, ["time_wait>0"], "no ESTABLISHED in scope");
+        assert_eq!(
+            app.state_totals[TcpState::TimeWait.index()],
+            host_tw,
+            "the header stays host-wide"
+        );
+        assert!(app.state_totals[TcpState::Established.index()] > 0);
     }
 }

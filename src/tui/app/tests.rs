@@ -6,7 +6,8 @@ use crossterm::event::{Event as TermEvent, KeyModifiers, MouseButton, MouseEvent
 
 use super::*;
 use crate::model::Owners;
-use crate::tui::testing::{app, app_with, at, press, snapshot, t0, type_text};
+use crate::tui::testing::{Rig, app, app_with, at, press, snapshot, t0, type_text};
+use portside_core::engine::Sample;
 
 fn ports(app: &App) -> Vec<(Proto, u16)> {
     app.groups.iter().map(|g| (g.proto, g.port)).collect()
@@ -17,7 +18,7 @@ fn selected_port(app: &App) -> (Proto, u16) {
     (g.proto, g.port)
 }
 
-fn select_port(app: &mut App, port: u16) {
+fn select_port(app: &mut Rig, port: u16) {
     press(app, "home");
     for _ in 0..app.groups.len() {
         if selected_port(app).1 == port {
@@ -189,8 +190,8 @@ fn pause_freezes_the_picture_while_samples_arrive() {
     let before = app.snapshot.sockets.len();
     press(&mut app, "p");
     assert!(app.paused);
-    app.update(Event::Sample(Sample::of(snapshot(80))), at(1));
-    app.update(Event::Sample(Sample::of(snapshot(90))), at(2));
+    app.feed(Sample::of(snapshot(80)), at(1));
+    app.feed(Sample::of(snapshot(90)), at(2));
     app.sync();
     assert_eq!(app.snapshot.sockets.len(), before);
     assert_eq!(app.held_count, 2);
@@ -209,7 +210,7 @@ fn selection_follows_its_row_across_snapshots() {
     let mut extra = next.sockets[0];
     extra.local.set_port(1000);
     next.sockets.push(extra);
-    app.update(Event::Sample(Sample::of(next)), at(1));
+    app.feed(Sample::of(next), at(1));
     app.sync();
     assert_eq!(selected_port(&app), (Proto::Tcp, 5432));
 }
@@ -228,7 +229,7 @@ fn a_failed_sample_keeps_the_last_good_snapshot() {
         Some("netlink: permission denied")
     );
     assert_eq!(app.snapshot.sockets.len(), n);
-    app.update(Event::Sample(Sample::of(snapshot(10))), at(2));
+    app.feed(Sample::of(snapshot(10)), at(2));
     assert_eq!(app.last_error, None);
 }
 
@@ -240,7 +241,7 @@ fn ages_count_from_first_sight() {
     let mut new = kept;
     new.remote.set_port(1);
     next.sockets.push(new);
-    app.update(Event::Sample(Sample::of(next)), at(10));
+    app.feed(Sample::of(next), at(10));
     app.sync();
     let old = app.seen.get(&kept).unwrap();
     assert!(old.at_start);
@@ -332,7 +333,7 @@ fn numeric_toggles_and_state_columns_stick() {
     assert!(app.state_columns.contains(&TcpState::TimeWait));
     let mut quiet = snapshot(0);
     quiet.sockets.retain(|s| s.owners != Owners::Known(3));
-    app.update(Event::Sample(Sample::of(quiet)), at(1));
+    app.feed(Sample::of(quiet), at(1));
     app.sync();
     assert!(
         app.state_columns.contains(&TcpState::TimeWait),

@@ -17,7 +17,7 @@ use crate::tui::format;
 pub fn render(frame: &mut Frame, area: Rect, app: &App, l: &ListenerRow) {
     let theme = app.theme;
     let q = l.listener;
-    let history = app.insight.history();
+    let history = app.insight().history();
     let series = history.listener_queue(&q.key());
     let peak = series.and_then(|h| h.iter().max()).unwrap_or(q.queue);
     let owner = match owner_label(q.owners, &app.snapshot, theme).0.as_str() {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::model::{Owners, Proto, Snapshot, TcpState};
 use crate::source::sysctl::{KernelSettings, ListenStats};
-use crate::tui::event::Sample;
 use crate::tui::synthetic::{snapshot, socket};
+use portside_core::engine::Sample;
 
 /// A small ephemeral range (1,000 ports), so the pile-up reaches warning levels quickly.
 pub const BUSY_EPHEMERAL_RANGE: (u16, u16) = (32768, 33767);
@@ -83,7 +83,7 @@ pub fn busy(tick: u32) -> Sample {
     }
     let overflows = u64::from(tick) * u64::from(tick);
     Sample {
-        snapshot: Box::new(snap),
+        snapshot: snap,
         listen_stats: Some(ListenStats {
             listen_overflows: overflows,
             listen_drops: overflows + u64::from(tick),

@@ -48,7 +48,8 @@ impl Default for InsightConfig {
 }
 
 /// Derived state of a snapshot stream: feed every snapshot to [`Insight::update`].
-#[derive(Debug)]
+/// `Clone` lets the engine share it in a `Tick` and copy it on write (`Arc::make_mut`).
+#[derive(Debug, Clone)]
 pub struct Insight {
     tracker: ConnTracker,
     listening: Listening,

@@ -76,7 +76,7 @@ pub struct TickChurn {
 /// one cold hash probe per connection (measured at 100k: ~4.5 ms of probes against ~1.7 ms
 /// for sort + merge). Three buffers of 16 bytes per connection are kept (~4.8 MB at 100k)
 /// and reused, so a warm tick allocates nothing.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ConnTracker {
     fingerprint: Fingerprinter,
     prev: Vec<Conn>,

@@ -13,6 +13,10 @@ pub struct UsageMeter {
     system: System,
     /// Reused pid list: one refresh per tick, of the socket owners only.
     pids: Vec<Pid>,
+    /// (pid, start time) of the processes measured by the previous call: only these have
+    /// a CPU delta now (a process's run time says nothing about when we first saw it).
+    measured: foldhash::HashSet<(u32, u64)>,
+    previous: foldhash::HashSet<(u32, u64)>,
 }
 
 impl Default for UsageMeter {
@@ -20,6 +24,8 @@ impl Default for UsageMeter {
         UsageMeter {
             system: System::new(),
             pids: Vec::new(),
+            measured: foldhash::HashSet::default(),
+            previous: foldhash::HashSet::default(),
         }
     }
 }
@@ -36,14 +42,19 @@ impl UsageMeter {
             true,
             ProcessRefreshKind::nothing().with_cpu().with_memory(),
         );
-        let seen_before = |p: &sysinfo::Process| p.run_time() > 0 || p.cpu_usage() > 0.0;
+        std::mem::swap(&mut self.previous, &mut self.measured);
+        self.measured.clear();
         processes
             .iter()
             .map(|p| match self.system.process(Pid::from_u32(p.pid)) {
-                Some(sp) => ProcessUsage {
-                    cpu_percent: seen_before(sp).then(|| sp.cpu_usage()),
-                    rss_bytes: Some(sp.memory()),
-                },
+                Some(sp) => {
+                    let key = (p.pid, p.start_time);
+                    self.measured.insert(key);
+                    ProcessUsage {
+                        cpu_percent: self.previous.contains(&key).then(|| sp.cpu_usage()),
+                        rss_bytes: Some(sp.memory()),
+                    }
+                }
                 None => ProcessUsage::default(),
             })
             .collect()
