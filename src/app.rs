@@ -29,6 +29,9 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
+    if let Some(Command::Serve(args)) = &cli.command {
+        return crate::serve::main(args);
+    }
     let config = match prepare(cli) {
         Ok(Some(c)) => c,
         Ok(None) => return ExitCode::SUCCESS,
@@ -247,6 +250,7 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         let groups = config.group.then(|| group::group(snapshot, &config.filter));
         let first = n == 0;
         match (config.format, &groups) {
+            (Format::Prometheus, _) => output::prometheus::write(&mut out, &tick)?,
             (Format::Table, _) => {
                 if !first {
                     writeln!(out)?;

@@ -123,6 +123,8 @@ pub enum Command {
     },
     /// Print the man page (roff): `portside man | man -l -`
     Man,
+    /// Serve Prometheus metrics over HTTP (headless): `portside serve --listen 127.0.0.1:9632`
+    Serve(crate::serve::ServeArgs),
 }
 
 /// `portside config ...`
@@ -228,6 +230,12 @@ impl Cli {
         let theme = settings
             .load_theme()
             .map_err(|e| UsageError(e.to_string()))?;
+        if settings.format.value == Format::Prometheus && self.count.is_some_and(|n| n > 1) {
+            return Err(UsageError(
+                "--format prometheus prints one exposition: use --once (or `portside serve`)"
+                    .into(),
+            ));
+        }
         let mode = if self.once {
             Mode::Print { count: 1 }
         } else if let Some(count) = self.count {
