@@ -10,6 +10,7 @@ use clap::error::ErrorKind;
 
 use crate::analysis::filter::Filter;
 use crate::analysis::insight::{Insight, InsightConfig};
+use crate::analysis::printable::{message_line, quoted};
 use crate::analysis::{alerts, group};
 use crate::cli::{Cli, Config, Mode, stdout_is_tty};
 use crate::model::{Coverage, Snapshot};
@@ -24,6 +25,10 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Run portside with the process's arguments; the whole program behind `main`.
 pub fn main() -> ExitCode {
+    if let Some(bad) = non_utf8_argument(std::env::args_os()) {
+        say(&format!("portside: error: {bad}"));
+        return ExitCode::from(EXIT_USAGE);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
@@ -31,7 +36,7 @@ pub fn main() -> ExitCode {
     let config = match cli.into_config(stdout_is_tty()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("portside: error: {e}");
+            say(&format!("portside: error: {e}"));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -46,10 +51,31 @@ pub fn main() -> ExitCode {
             ExitCode::from(128u8.saturating_add(u8::try_from(sig).unwrap_or(0)))
         }
         Err(e) => {
-            eprintln!("portside: error: {e:#}");
+            say(&format!("portside: error: {e:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Write one message line to stderr: control characters escaped, long quoted parts cut
+/// (a 100 KB argument is not echoed whole). A write error is ignored: stderr may be a
+/// terminal that went away, and `eprintln!` would panic there.
+fn say(line: &str) {
+    let mut line = message_line(line);
+    line.push('\n');
+    let _ = io::stderr().write_all(line.as_bytes());
+}
+
+/// The first argument that is not valid UTF-8, named by position and shown lossily.
+fn non_utf8_argument(args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
+    args.enumerate().skip(1).find_map(|(n, arg)| {
+        arg.to_str().is_none().then(|| {
+            format!(
+                "argument {n} ({}) is not valid UTF-8",
+                quoted(&arg.to_string_lossy())
+            )
+        })
+    })
 }
 
 /// Help and version print as clap renders them; every other error becomes one line
@@ -69,10 +95,10 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
                 .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
                 .collect();
-            eprintln!(
+            say(&format!(
                 "portside: error: {} (see --help)",
                 first.join(" ").trim_start_matches("error: ")
-            );
+            ));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -123,7 +149,7 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         }
         let fired = alerts::evaluate(&config.alerts, &insight);
         if !noted && let Some(note) = output::coverage_note(&snapshot) {
-            eprintln!("{note}");
+            say(&note);
             noted = true;
         }
         let groups = config

@@ -33,6 +33,7 @@ mod fdscan;
 mod fixture;
 #[cfg(test)]
 mod holders;
+mod identity;
 mod index;
 #[cfg(test)]
 mod live;
@@ -193,6 +194,7 @@ impl OwnerJoin {
             );
         };
         self.refresh(&root, sockets);
+        self.follow_owners(&root);
         let prefetched = self.prefetched.take();
         let all_read = self.all_read(prefetched);
         if all_read {
