@@ -39,6 +39,7 @@ mod index;
 mod live;
 mod plan;
 mod procroot;
+pub use procroot::parse_socket_link;
 mod resolve;
 mod search;
 #[cfg(test)]

@@ -18,6 +18,8 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::model::Process;
 
+pub mod real_user;
+
 /// Longest command line kept (bytes); a pathological argv does not cost megabytes per owner.
 const MAX_CMDLINE: u64 = 64 * 1024;
 
@@ -152,12 +154,16 @@ pub fn read_details(
     fallback_uid: u32,
     buf: &mut Vec<u8>,
 ) -> Result<Process, DetailError> {
+    // Run by a user (with capabilities or not): only what that user may read.
+    let limited = real_user::limited();
     let cmdline = match read_at(pid_dir, c"cmdline", buf, MAX_CMDLINE) {
+        _ if limited && !real_user::may_read(pid_dir, c"cmdline") => String::new(),
         Ok(()) => parse_cmdline(buf),
         Err(e) if DetailError::from_io(&e) == DetailError::Gone => return Err(DetailError::Gone),
         Err(_) => String::new(),
     };
     let uid = match read_at(pid_dir, c"status", buf, 16 * 1024) {
+        _ if limited && !real_user::may_read(pid_dir, c"status") => real_user::HIDDEN_UID,
         Ok(()) => parse_real_uid(buf).unwrap_or(fallback_uid),
         Err(e) if DetailError::from_io(&e) == DetailError::Gone => return Err(DetailError::Gone),
         Err(_) => fallback_uid,
@@ -210,7 +216,11 @@ impl ProcessCache {
 
     /// [`Self::insert`], remembering the exec identity the details were read under.
     pub fn insert_with(&mut self, mut process: Process, exec: u64) -> Arc<Process> {
-        self.users.name(process.uid).clone_into(&mut process.user);
+        if process.uid == real_user::HIDDEN_UID {
+            process.user = "?".to_string();
+        } else {
+            self.users.name(process.uid).clone_into(&mut process.user);
+        }
         let process = Arc::new(process);
         self.by_pid
             .insert(process.pid, (Arc::clone(&process), exec));
