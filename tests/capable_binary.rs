@@ -100,12 +100,22 @@ fn capable_binary_shows_nobody_only_what_nobody_may_read() {
     let sockets = hidden["sockets"].as_array().unwrap();
     assert_eq!(sockets.len(), 1, "{hidden}");
     let owner = &sockets[0]["processes"][0];
-    assert_eq!(owner["pid"], secret.id(), "the pid is what the capability is for");
-    assert!(owner["name"].as_str().unwrap().starts_with("python"), "{owner}");
+    assert_eq!(
+        owner["pid"],
+        secret.id(),
+        "the pid is what the capability is for"
+    );
+    assert!(
+        owner["name"].as_str().unwrap().starts_with("python"),
+        "{owner}"
+    );
     let text = hidden.to_string();
     assert!(!text.contains("hunter2"), "the secret leaked: {owner}");
     assert_eq!(owner["cmdline"], "", "{owner}");
     assert_eq!(owner["user"], "?", "{owner}");
     assert!(owner["rss_bytes"].is_null(), "{owner}");
-    assert!(note.contains("running with capabilities as uid 65534"), "{note}");
+    assert!(
+        note.contains("running with capabilities as uid 65534"),
+        "{note}"
+    );
 }

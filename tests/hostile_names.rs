@@ -1,7 +1,7 @@
 //! Process names are chosen by any user: a name full of terminal escapes or a spreadsheet
 //! formula must reach no text output raw (issue 16, defect 1).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 /// A python3 process that renames itself (`prctl(PR_SET_NAME)`) and listens on loopback;
@@ -38,7 +38,7 @@ impl Named {
 
 impl Drop for Named {
     fn drop(&mut self) {
-        let _ = self.child.stdin.take().map(|mut s| s.write_all(b""));
+        drop(self.child.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -80,14 +80,19 @@ fn every_fatal_signal_restores_the_terminal() {
             |s| s.contains("portside-exit=") && s.trim_end().ends_with(PROMPT.trim_end()),
         );
         assert!(screen.contains(&want), "SIG{name}: want {want}:\n{screen}");
-        assert!(!screen.contains("PROTO"), "SIG{name} left the UI:\n{screen}");
+        assert!(
+            !screen.contains("PROTO"),
+            "SIG{name} left the UI:\n{screen}"
+        );
         assert_eq!(modes(&tmux), "0 0 0", "SIG{name} left a mode on");
         // Out of raw mode: a typed line echoes and runs.
         tmux.type_text("echo cooked-$((1+1))");
         tmux.keys(&["Enter"]);
-        tmux.wait_for(&format!("echo after SIG{name}"), Duration::from_secs(10), |s| {
-            s.contains("cooked-2")
-        });
+        tmux.wait_for(
+            &format!("echo after SIG{name}"),
+            Duration::from_secs(10),
+            |s| s.contains("cooked-2"),
+        );
     }
 }
 
@@ -111,7 +116,10 @@ fn a_terminal_that_goes_away_ends_with_129_not_a_panic() {
         tmux.run(&["kill-server"]);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !status.exists() || std::fs::read_to_string(&status).unwrap().is_empty() {
-            assert!(Instant::now() < deadline, "run {run}: portside did not exit");
+            assert!(
+                Instant::now() < deadline,
+                "run {run}: portside did not exit"
+            );
             thread::sleep(Duration::from_millis(50));
         }
         thread::sleep(Duration::from_millis(50));

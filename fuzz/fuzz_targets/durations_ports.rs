@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Ok(d) = parse_interval(text) {
-        assert!(d.is_zero() || (INTERVAL_MIN..=INTERVAL_MAX).contains(&d), "{text:?} -> {d:?}");
+        assert!(
+            d.is_zero() || (INTERVAL_MIN..=INTERVAL_MAX).contains(&d),
+            "{text:?} -> {d:?}"
+        );
     } else if let Err(e) = parse_interval(text) {
         assert!(!e.contains('\n') && e.chars().count() < 300, "{e:?}");
     }

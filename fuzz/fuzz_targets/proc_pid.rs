@@ -13,6 +13,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = parse_real_uid(data);
     let _ = parse_cmdline(data);
     if let Some(inode) = parse_socket_link(data) {
-        assert_eq!(format!("socket:[{inode}]").len() <= data.len(), true);
+        assert!(format!("socket:[{inode}]").len() <= data.len());
     }
 });

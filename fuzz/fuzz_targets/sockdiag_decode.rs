@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&control, rest)) = data.split_first() else {
         return;
     };
-    let proto = if control & 1 == 0 { Proto::Tcp } else { Proto::Udp };
+    let proto = if control & 1 == 0 {
+        Proto::Tcp
+    } else {
+        Proto::Udp
+    };
     // Up to three cut points from the next bytes, as the dump loop receives datagrams.
     let cuts = usize::from(control >> 1) % 4;
     let (cut_bytes, mut body) = rest.split_at(cuts.min(rest.len()));
