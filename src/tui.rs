@@ -130,6 +130,9 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
     drop(signals);
     // A terminal that hung up cannot be restored, nor shown an error: leave as SIGHUP does.
     if app.quit_reason() == Some(&QuitReason::Signal(signal_hook::consts::SIGHUP)) {
+        // ratatui's `Terminal` shows the cursor on drop and reports a failure with
+        // `eprintln!`, which panics on a dead stderr (exit 101): not dropped here.
+        std::mem::forget(term);
         return Err(Terminated(signal_hook::consts::SIGHUP).into());
     }
     result?;
