@@ -12,9 +12,9 @@ use clap::error::ErrorKind;
 use portside_core::engine::{Engine, EngineConfig, KernelSource};
 
 use crate::analysis::group;
+use crate::analysis::printable::{message_line, quoted};
 use crate::cli::{self, Cli, Command, Config, ConfigCommand, Mode, UsageError, stdout_is_tty};
 use crate::config::{FileSettings, Settings, location};
-use crate::analysis::printable::{message_line, quoted};
 use crate::output::json::GroupReport;
 use crate::output::report::{self, TimeWaitJson};
 use crate::output::{self, Format, Options};

@@ -13,7 +13,11 @@ struct Named {
 
 impl Named {
     fn spawn(name: &[u8]) -> Named {
-        let name_lit: String = name.iter().map(|b| format!("\\x{b:02x}")).collect();
+        let name_lit = name.iter().fold(String::new(), |mut lit, b| {
+            use std::fmt::Write as _;
+            let _ = write!(lit, "\\x{b:02x}");
+            lit
+        });
         let script = format!(
             "import ctypes, socket, sys\n\
              ctypes.CDLL(None).prctl(15, b'{name_lit}', 0, 0, 0)\n\

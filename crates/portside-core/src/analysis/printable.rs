@@ -87,15 +87,12 @@ pub fn message_line(line: &str) -> String {
                 .next()
                 .is_none_or(|c| matches!(c, ' ' | ':' | ',' | ';' | ')' | '.'))
         });
-        match close {
-            Some(close) => {
-                out.push_str(&quoted(&after[..close]));
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push('\'');
-                rest = after;
-            }
+        if let Some(close) = close {
+            out.push_str(&quoted(&after[..close]));
+            rest = &after[close + 1..];
+        } else {
+            out.push('\'');
+            rest = after;
         }
     }
     out.push_str(&printable(rest));

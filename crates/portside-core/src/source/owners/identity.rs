@@ -194,16 +194,16 @@ mod tests {
         let py = Py::spawn(script);
         let mut sampler = sampler();
         let started = Instant::now();
-        let mut samples = 0;
+        let mut taken = 0;
         while started.elapsed() < Duration::from_secs(4) {
             let owners = owners(&mut sampler, py.port);
-            samples += 1;
+            taken += 1;
             assert!(
                 owners.iter().all(|p| p.name != "let-go-child"),
-                "sample {samples}: a child that closed the listener is listed: {owners:?}"
+                "sample {taken}: a child that closed the listener is listed: {owners:?}"
             );
         }
-        eprintln!("{samples} samples without a wrong owner");
-        assert!(samples > 20, "{samples}");
+        eprintln!("{taken} samples without a wrong owner");
+        assert!(taken > 20, "{taken}");
     }
 }
