@@ -12,11 +12,13 @@ use clap::error::ErrorKind;
 use portside_core::engine::{Engine, EngineConfig, KernelSource};
 
 use crate::analysis::group;
+use crate::analysis::printable::{message_line, quoted};
 use crate::cli::{self, Cli, Command, Config, ConfigCommand, Mode, UsageError, stdout_is_tty};
 use crate::config::{FileSettings, Settings, location};
 use crate::output::json::GroupReport;
 use crate::output::report::{self, TimeWaitJson};
 use crate::output::{self, Format, Options};
+use crate::source::sampler::SamplerConfig;
 use crate::source::sysctl::KernelSettings;
 
 /// Exit code for bad input (flags, filters, durations).
@@ -24,20 +26,27 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Run portside with the process's arguments; the whole program behind `main`.
 pub fn main() -> ExitCode {
+    if let Some(bad) = non_utf8_argument(std::env::args_os()) {
+        say(&format!("portside: error: {bad}"));
+        return ExitCode::from(EXIT_USAGE);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
+    if let Some(Command::Serve(args)) = &cli.command {
+        return crate::serve::main(args);
+    }
     let config = match prepare(cli) {
         Ok(Some(c)) => c,
         Ok(None) => return ExitCode::SUCCESS,
         Err(Prepared::Usage(e)) => {
-            eprintln!("portside: error: {e}");
+            say(&format!("portside: error: {e}"));
             return ExitCode::from(EXIT_USAGE);
         }
         Err(Prepared::Failed(e)) if is_broken_pipe(&e) => return ExitCode::SUCCESS,
         Err(Prepared::Failed(e)) => {
-            eprintln!("portside: error: {e:#}");
+            say(&format!("portside: error: {e:#}"));
             return ExitCode::FAILURE;
         }
     };
@@ -52,7 +61,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(128u8.saturating_add(u8::try_from(sig).unwrap_or(0)))
         }
         Err(e) => {
-            eprintln!("portside: error: {e:#}");
+            say(&format!("portside: error: {e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -109,7 +118,7 @@ fn prepare(cli: Cli) -> Result<Option<Config>, Prepared> {
             .load_theme()
             .map_err(|e| Prepared::Usage(e.to_string()))?;
         if let Some(note) = &located.note {
-            eprintln!("{note}");
+            say(note);
         }
         let mut out = io::stdout().lock();
         out.write_all(settings.show_text(located.path.as_deref()).as_bytes())
@@ -118,7 +127,7 @@ fn prepare(cli: Cli) -> Result<Option<Config>, Prepared> {
         return Ok(None);
     }
     if let Some(note) = &located.note {
-        eprintln!("{note}");
+        say(note);
     }
     Ok(Some(cli.into_config(&settings, stdout_is_tty())?))
 }
@@ -148,6 +157,27 @@ fn init(path: Option<&Path>, force: bool) -> Result<(), Prepared> {
     Ok(())
 }
 
+/// Write one message line to stderr: control characters escaped, long quoted parts cut
+/// (a 100 KB argument is not echoed whole). A write error is ignored: stderr may be a
+/// terminal that went away, and `eprintln!` would panic there.
+fn say(line: &str) {
+    let mut line = message_line(line);
+    line.push('\n');
+    let _ = io::stderr().write_all(line.as_bytes());
+}
+
+/// The first argument that is not valid UTF-8, named by position and shown lossily.
+fn non_utf8_argument(args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
+    args.enumerate().skip(1).find_map(|(n, arg)| {
+        arg.to_str().is_none().then(|| {
+            format!(
+                "argument {n} ({}) is not valid UTF-8",
+                quoted(&arg.to_string_lossy())
+            )
+        })
+    })
+}
+
 /// Help and version print as clap renders them; every other error becomes one line
 /// naming the bad part, with exit code 2.
 fn clap_exit(e: &clap::Error) -> ExitCode {
@@ -165,10 +195,10 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
                 .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
                 .collect();
-            eprintln!(
+            say(&format!(
                 "portside: error: {} (see --help)",
                 first.join(" ").trim_start_matches("error: ")
-            );
+            ));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -202,7 +232,14 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
 /// sample). The engine scopes groups, the TIME_WAIT report, listeners and alerts to the
 /// filter, exactly as the live view's panels; streamed output carries its rates.
 fn print(config: &Config, count: u64) -> anyhow::Result<()> {
-    let source = KernelSource::start(config.sampler.clone())?;
+    // What the filter lets the kernel select (states, ports, addresses) is not copied out of
+    // it: every printed table, report and alert describes the filtered sockets (the
+    // engine's scope), and printed output shows no host-wide totals.
+    let source = KernelSource::start(SamplerConfig {
+        selection: config.filter.selection(),
+        one_shot: count == 1,
+        ..config.sampler.clone()
+    })?;
     let mut engine = Engine::new(
         source,
         EngineConfig {
@@ -221,6 +258,7 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         reach: config.sampler.query.listening_only,
     };
     let mut noted = false;
+    let mut selection_noted = false;
     for n in 0..count {
         let started = Instant::now();
         let tick = engine.tick()?;
@@ -231,14 +269,19 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
             .settings
             .unwrap_or_else(|| KernelSettings::read(&config.sampler.proc_root));
         if !noted && let Some(note) = output::coverage_note(snapshot) {
-            eprintln!("{note}");
+            say(&note);
             noted = true;
+        }
+        if !selection_noted && let Some(note) = &tick.note {
+            say(&format!("portside: {note}"));
+            selection_noted = true;
         }
         let groups = config
             .group
             .then(|| group::group(snapshot, &config.filter, config.grouping));
         let first = n == 0;
         match (config.format, &groups) {
+            (Format::Prometheus, _) => output::prometheus::write(&mut out, &tick)?,
             (Format::Table, _) => {
                 if !first {
                     writeln!(out)?;

@@ -12,6 +12,7 @@ use crate::source::services::service_name;
 pub mod csv;
 pub mod group;
 pub mod json;
+pub mod prometheus;
 pub mod report;
 pub mod table;
 
@@ -21,6 +22,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    // The Prometheus text format (node_exporter textfile collector).
+    Prometheus,
 }
 
 /// How to print: shared by every format.
@@ -105,6 +108,13 @@ pub use crate::vocabulary::endpoint;
 /// could not be read for lack of privilege.
 pub fn coverage_note(snapshot: &Snapshot) -> Option<String> {
     let c = &snapshot.coverage;
+    if crate::source::process::real_user::capable_non_root() {
+        return Some(format!(
+            "portside: running with capabilities as uid {}: owners show their pid and name; \
+             command line, user, memory and CPU only where uid {0} may read them itself",
+            rustix::process::getuid().as_raw()
+        ));
+    }
     if c.permission_denied == 0 {
         return None;
     }

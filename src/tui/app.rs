@@ -28,7 +28,6 @@ use crate::tui::input::LineInput;
 use crate::tui::keys::{KeyMap, Mode};
 use crate::tui::layout::{self, Regions};
 use crate::tui::nav::Nav;
-use crate::tui::seen::SeenMap;
 use crate::tui::sort::{GroupColumn, SocketColumn, Sort};
 use crate::tui::theme::Theme;
 
@@ -85,6 +84,8 @@ pub struct Prompt {
     pub input: LineInput,
     /// Why the text does not parse; the last valid filter stays applied meanwhile.
     pub error: Option<FilterError>,
+    /// A note about the last edit (a paste cut to the prompt's limit), shown like an error.
+    pub note: Option<String>,
     before: (String, Filter),
 }
 
@@ -132,7 +133,9 @@ pub struct App {
     /// (history and rates keep recording); the picture freezes until resumed.
     held: Option<(Arc<Tick>, Instant)>,
     pub(crate) held_count: u32,
-    pub(crate) seen: SeenMap,
+    /// When the snapshot on screen was applied: ages on screen are its ages plus the time
+    /// since.
+    applied_at: Instant,
     /// The rules handed to the engine at start.
     rules: Vec<Alert>,
     /// A filter the engine has not been told about yet.
@@ -194,7 +197,7 @@ impl App {
             incoming: None,
             held: None,
             held_count: 0,
-            seen: SeenMap::default(),
+            applied_at: now,
             rules: options.alerts,
             scope_request: None,
             panels: Panels::default(),
@@ -263,10 +266,14 @@ impl App {
 
     /// Lines the prompt's error message takes above the input line: wrapped, at most two.
     pub fn prompt_error_lines(&self, width: u16) -> u16 {
-        match self.prompt.as_ref().and_then(|p| p.error.as_ref()) {
+        let message = self
+            .prompt
+            .as_ref()
+            .and_then(|p| p.error.as_ref().map(ToString::to_string).or(p.note.clone()));
+        match message {
             None => 0,
             Some(e) => {
-                let len = e.to_string().chars().count();
+                let len = e.chars().count();
                 if len > usize::from(width.max(1)) {
                     2
                 } else {
@@ -299,6 +306,11 @@ impl App {
             Event::Input(TermEvent::Mouse(mouse)) => {
                 if let (Mode::Normal, Some(action)) = (self.mode(), actions::mouse_action(mouse)) {
                     self.apply(action);
+                }
+            }
+            Event::Input(TermEvent::Paste(text)) => {
+                if self.mode() == Mode::Prompt {
+                    self.paste(&text);
                 }
             }
             Event::Input(TermEvent::Resize(w, h)) => {
@@ -342,7 +354,7 @@ impl App {
     /// the tables (groups, rows) are rebuilt in `sync` as their views need them.
     fn apply_tick(&mut self, tick: Arc<Tick>, arrived: Instant) {
         if tick.sample != self.tick.sample {
-            self.seen.update(&tick.snapshot, arrived);
+            self.applied_at = arrived;
             self.listening = Listening::of(&tick.snapshot);
             self.snapshot = Arc::clone(&tick.snapshot);
         }
@@ -360,6 +372,21 @@ impl App {
     /// panels, port trends and listener queues.
     pub(crate) fn insight(&self) -> &Insight {
         &self.tick.scope.insight
+    }
+
+    /// How long socket `index` of the snapshot on screen has been seen, at `now`, and
+    /// whether it was there at the first sample (its real age is then at least that).
+    pub(crate) fn age(&self, index: usize) -> Option<(Duration, bool)> {
+        let seen = self.host_insight().connections().seen(index)?;
+        let at_sample = self
+            .snapshot
+            .taken_at
+            .duration_since(seen.since)
+            .unwrap_or_default();
+        Some((
+            at_sample + self.now.saturating_duration_since(self.applied_at),
+            seen.at_start,
+        ))
     }
 
     /// The insight of every socket: the header's history.

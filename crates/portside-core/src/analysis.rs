@@ -2,12 +2,14 @@
 //! history, rates, TIME_WAIT and listener insight, alerts.
 
 pub mod alerts;
+pub mod connections;
 pub mod filter;
 pub mod group;
 pub mod history;
 pub mod insight;
 pub mod listeners;
 pub mod ports;
+pub mod printable;
 pub mod rates;
 pub mod reach;
 pub mod ring;

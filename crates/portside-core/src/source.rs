@@ -4,12 +4,14 @@
 use std::io;
 use std::path::PathBuf;
 
-pub mod infer;
+#[cfg(target_os = "linux")]
+pub mod destroyed;
 pub mod interfaces;
 pub mod owners;
 pub mod process;
 pub mod procnet;
 pub mod sampler;
+pub mod selection;
 pub mod services;
 #[cfg(target_os = "linux")]
 pub mod sockdiag;

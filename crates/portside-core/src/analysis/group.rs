@@ -76,9 +76,11 @@ pub struct PortGroup {
     pub listen_addrs: Vec<IpAddr>,
     /// The widest reach of the listeners' bind addresses; `None` without a listener.
     pub reach: Option<Reach>,
-    /// Sum of the listeners' current accept queues (Recv-Q of LISTEN sockets).
+    /// The accept queue of the port's fullest listener (Recv-Q of its LISTEN socket).
+    /// Each listener has a queue of its own: adding backlogs would promise room that no
+    /// single queue has (two listeners of 511 are not one of 1022).
     pub accept_queue: u32,
-    /// Sum of the listeners' configured backlogs (Send-Q of LISTEN sockets).
+    /// That listener's configured backlog (Send-Q of its LISTEN socket).
     pub backlog: u32,
     /// Service name of the group's port for this protocol, if known; `None` for a raw
     /// group's client port in the ephemeral range.
@@ -296,9 +298,14 @@ fn add_socket(group: &mut PortGroup, socket: &Socket) {
         if !group.listen_addrs.contains(&ip) {
             group.listen_addrs.push(ip);
         }
-        if socket.proto == crate::model::Proto::Tcp {
-            group.accept_queue = group.accept_queue.saturating_add(socket.recv_q);
-            group.backlog = group.backlog.saturating_add(socket.send_q);
+        // The fullest listener (by fill; at equal fill, the larger backlog) stands for the port.
+        let new = u64::from(socket.recv_q) * u64::from(group.backlog.max(1));
+        let old = u64::from(group.accept_queue) * u64::from(socket.send_q.max(1));
+        if socket.proto == crate::model::Proto::Tcp
+            && (new > old || new == old && socket.send_q > group.backlog)
+        {
+            group.accept_queue = socket.recv_q;
+            group.backlog = socket.send_q;
         }
     }
 }
