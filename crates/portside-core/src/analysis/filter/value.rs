@@ -169,7 +169,7 @@ mod tests {
             ("65536", "port 65536 is out of range 0-65535"),
             (
                 "99999999999999999999999",
-                "port 99999999999999999999999 is out of range 0-65535",
+                "port '99999999999999999999999' is out of range 0-65535",
             ),
             ("8o", "'8o' is not a port number"),
             ("+1", "'+1' is not a port number"),
@@ -190,7 +190,10 @@ mod tests {
             ),
             ("-80", "range '-80' has no start"),
             ("80-", "range '80-' has no end"),
-            ("1-2-3", "'2-3' is not a port number"),
+            (
+                "1-2-3",
+                "'1-2-3' is not a range: a range has two ends, e.g. 8000-8100",
+            ),
             ("https", "'https' is not a port number"),
         ];
         for (text, msg) in bad {
