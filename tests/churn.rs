@@ -293,7 +293,7 @@ fn each_listener_reports_only_its_own_connections() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|g| g["port"] == port && g["proto"] == "tcp")
+        .find(|g| g["local_port"] == port && g["proto"] == "tcp" && g["direction"] == "inbound")
         .unwrap();
     assert_eq!(group["backlog"], row4["backlog"], "{group}");
     drop(held);

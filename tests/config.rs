@@ -158,8 +158,12 @@ fn setting_cases(s: &Sockets) -> Vec<(String, Vec<String>, Check)> {
             "group = true".into(),
             vec![mine.clone()],
             Box::new(|out| {
+                let header = out.lines().next().unwrap_or_default();
                 assert!(
-                    out.starts_with("Proto   Port") && out.contains("TIME_WAIT:"),
+                    header.starts_with("Proto")
+                        && header.contains(" Port ")
+                        && header.contains("Total")
+                        && out.contains("TIME_WAIT:"),
                     "{out}"
                 );
             }),
