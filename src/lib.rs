@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod output;
+pub mod record;
 pub mod toml_error;
 pub mod tui;
 

@@ -14,6 +14,7 @@ pub mod group;
 pub mod json;
 pub mod report;
 pub mod table;
+pub mod tick;
 
 /// Printed output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
