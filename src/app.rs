@@ -16,6 +16,7 @@ use crate::config::{FileSettings, Settings, location};
 use crate::output::tick::{Parts, Print};
 use crate::output::{self, Options};
 use crate::record;
+use crate::source::sampler::SamplerConfig;
 use crate::source::sysctl::KernelSettings;
 
 /// Exit code for bad input (flags, filters, durations).
@@ -219,7 +220,14 @@ pub fn run(config: &Config) -> anyhow::Result<()> {
 /// sample). The engine scopes groups, the TIME_WAIT report, listeners and alerts to the
 /// filter, exactly as the live view's panels; streamed output carries its rates.
 fn print(config: &Config, count: u64) -> anyhow::Result<()> {
-    let source = KernelSource::start(config.sampler.clone())?;
+    // What the filter lets the kernel select (states, ports, addresses) is not copied out of
+    // it: every printed table, report and alert describes the filtered sockets (the
+    // engine's scope), and printed output shows no host-wide totals.
+    let source = KernelSource::start(SamplerConfig {
+        selection: config.filter.selection(),
+        one_shot: count == 1,
+        ..config.sampler.clone()
+    })?;
     let mut engine = Engine::new(
         source,
         EngineConfig {
@@ -241,6 +249,7 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         count,
     };
     let mut noted = false;
+    let mut selection_noted = false;
     for n in 0..count {
         let started = Instant::now();
         let tick = engine.tick()?;
@@ -252,6 +261,10 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         if !noted && let Some(note) = output::coverage_note(snapshot) {
             eprintln!("{note}");
             noted = true;
+        }
+        if !selection_noted && let Some(note) = &tick.note {
+            eprintln!("portside: {note}");
+            selection_noted = true;
         }
         let parts = Parts {
             snapshot,

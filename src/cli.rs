@@ -362,6 +362,9 @@ impl Cli {
                 proc_root: PathBuf::from("/proc"),
                 force_proc_net: self.proc_net,
                 resolve_owners: settings.owners.value,
+                // The printed modes add the filter's kernel-side part (app.rs); the live
+                // view's filter changes at run time and its header is host-wide.
+                ..SamplerConfig::default()
             },
         })
     }

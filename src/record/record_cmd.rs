@@ -27,6 +27,9 @@ pub fn run(args: &RecordArgs, settings: &Settings) -> Result<(), CommandError> {
         proc_root: "/proc".into(),
         force_proc_net: false,
         resolve_owners: settings.owners.value,
+        // Every socket is sampled: the host totals count them all; the engine's scope
+        // keeps what the filter records.
+        ..SamplerConfig::default()
     };
     let mut recorder = Recorder::open(
         &args.file,

@@ -89,6 +89,7 @@ pub fn run(args: &ReplayArgs, settings: &Settings) -> Result<(), CommandError> {
             snapshot: replayed.snapshot,
             listen_stats: replayed.listen_stats,
             settings: Some(kernel),
+            note: None,
         },
         Instant::now(),
     );

@@ -292,3 +292,15 @@ impl TestSockets {
         }
     }
 }
+
+/// The key of a socket sampled in-process, normalized as `ss` rows are.
+pub fn key_of(s: &portside::model::Socket) -> Key {
+    (
+        s.proto.name().to_string(),
+        norm_ip(&s.local.ip().to_string()),
+        s.local.port(),
+        norm_ip(&s.remote.ip().to_string()),
+        s.remote.port(),
+        s.state.ss_name().to_string(),
+    )
+}

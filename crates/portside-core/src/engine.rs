@@ -162,6 +162,8 @@ pub struct Tick {
     pub listen_stats: Option<ListenStats>,
     /// The newest kernel settings the source gave.
     pub settings: Option<KernelSettings>,
+    /// The source's note on how this sample was read (see `Sample::note`).
+    pub note: Option<String>,
     pub scope: Scope,
 }
 
@@ -179,6 +181,7 @@ impl Tick {
             churn: Churn::default(),
             listen_stats: None,
             settings: None,
+            note: None,
             scope: Scope {
                 filter,
                 filter_text,
@@ -199,6 +202,7 @@ struct Last {
     snapshot: Arc<Snapshot>,
     totals: HostTotals,
     listen_stats: Option<ListenStats>,
+    note: Option<String>,
     sampled_in: Duration,
 }
 
@@ -250,6 +254,7 @@ impl Engine {
             snapshot,
             listen_stats,
             settings,
+            note,
         } = sample;
         if settings.is_some() {
             self.settings = settings;
@@ -278,6 +283,7 @@ impl Engine {
             snapshot,
             totals,
             listen_stats,
+            note,
             sampled_in,
         });
         self.derive(scoped_snapshot, started)
@@ -363,6 +369,7 @@ impl Engine {
             churn: self.churn,
             listen_stats: last.listen_stats,
             settings: self.settings,
+            note: last.note.clone(),
             scope: Scope {
                 filter: self.config.filter.clone(),
                 filter_text: self.config.filter_text.clone(),

@@ -9,6 +9,7 @@ pub mod owners;
 pub mod process;
 pub mod procnet;
 pub mod sampler;
+pub mod selection;
 pub mod services;
 #[cfg(target_os = "linux")]
 pub mod sockdiag;

@@ -48,7 +48,7 @@ struct Cli {
     #[command(subcommand)]
     sub: Option<Sub>,
 
-    /// Total sockets, mixed 1% listen, 60% established, 30% `TIME_WAIT`, 9% `CLOSE_WAIT`
+    /// Socket mix: 1k|10k|100k (1% listen, 60% established, 30% `TIME_WAIT`, 9% `CLOSE_WAIT`), or 1m (3k listen, 600k established, 300k `TIME_WAIT`, 45k `CLOSE_WAIT`)
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Listening sockets (overrides the preset's)
@@ -145,7 +145,7 @@ fn options(cli: &Cli) -> Result<coordinator::Options, String> {
     let explicit = [cli.listen, cli.established, cli.time_wait, cli.close_wait];
     if cli.preset.is_none() && explicit.iter().any(Option::is_none) {
         return Err(
-            "give --preset 1k|10k|100k, or all of --listen --established --time-wait --close-wait"
+            "give --preset 1k|10k|100k|1m, or all of --listen --established --time-wait --close-wait"
                 .into(),
         );
     }
@@ -156,7 +156,7 @@ fn options(cli: &Cli) -> Result<coordinator::Options, String> {
             time_wait: 0,
             close_wait: 0,
         },
-        |p| Mix::of_total(p.total()),
+        Preset::mix,
     );
     let mix = Mix {
         listen: cli.listen.unwrap_or(base.listen),
@@ -172,7 +172,8 @@ fn options(cli: &Cli) -> Result<coordinator::Options, String> {
     }
     // Probe the limit the workers will raise themselves to.
     let fd_limit = sys::raise_nofile().map_err(|e| format!("open-file limit: {e}"))?;
-    let plan = Plan::new(mix, fd_limit, MIN_PROCESSES, cli.clients)?;
+    let min_processes = cli.preset.map_or(MIN_PROCESSES, Preset::min_processes);
+    let plan = Plan::new(mix, fd_limit, min_processes, cli.clients)?;
     Ok(coordinator::Options {
         plan,
         hold: cli.hold,

@@ -3,8 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-/// Named sizes from the scale issue: total sockets, mixed 1% listen, 60% established,
-/// 30% `TIME_WAIT`, 9% `CLOSE_WAIT`.
+/// Named sizes: 1k-100k from the scale issue (total sockets, mixed 1% listen, 60%
+/// established, 30% `TIME_WAIT`, 9% `CLOSE_WAIT`); 1m from the engine issue (3,000
+/// listeners, 600k established, 300k `TIME_WAIT`, 45k `CLOSE_WAIT`, 48 processes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {
     #[value(name = "1k")]
@@ -13,14 +14,31 @@ pub enum Preset {
     K10,
     #[value(name = "100k")]
     K100,
+    #[value(name = "1m")]
+    M1,
 }
 
 impl Preset {
-    pub fn total(self) -> u32 {
+    pub fn mix(self) -> Mix {
         match self {
-            Preset::K1 => 1_000,
-            Preset::K10 => 10_000,
-            Preset::K100 => 100_000,
+            Preset::K1 => Mix::of_total(1_000),
+            Preset::K10 => Mix::of_total(10_000),
+            Preset::K100 => Mix::of_total(100_000),
+            Preset::M1 => Mix {
+                listen: 3_000,
+                established: 600_000,
+                time_wait: 300_000,
+                close_wait: 45_000,
+            },
+        }
+    }
+
+    /// Fewest holder processes: 1m spreads its ~950k fds over 48 (24 servers, 24 clients,
+    /// each under 15,000 fds), as measured in the engine issue; the others over 5.
+    pub fn min_processes(self) -> u32 {
+        match self {
+            Preset::M1 => 48,
+            _ => 5,
         }
     }
 }
@@ -289,18 +307,29 @@ mod tests {
 
     #[test]
     fn presets_follow_the_issue_mix() {
-        let m = Mix::of_total(Preset::K100.total());
+        let m = Preset::K100.mix();
         assert_eq!(
             (m.listen, m.established, m.time_wait, m.close_wait),
             (1_000, 60_000, 30_000, 9_000)
         );
-        let m = Mix::of_total(Preset::K1.total());
+        let m = Preset::K1.mix();
         assert_eq!(
             (m.listen, m.established, m.time_wait, m.close_wait),
             (10, 600, 300, 90)
         );
         assert_eq!(Mix::of_total(1_001).established % 2, 0);
         assert_eq!(Mix::of_total(10_000).total(), 10_000);
+    }
+
+    #[test]
+    fn million_preset_spreads_over_48_processes() {
+        let mix = Preset::M1.mix();
+        assert_eq!(mix.total(), 948_000);
+        let plan = Plan::new(mix, 20_000, Preset::M1.min_processes(), None).unwrap();
+        assert_eq!((plan.servers, plan.clients), (24, 24));
+        let per_server = u64::from(mix.listen + mix.pairs() + mix.close_wait).div_ceil(24);
+        assert!(per_server < 20_000 - FD_SLACK, "{per_server}");
+        assert!(u64::from(mix.pairs()).div_ceil(24) < 20_000 - FD_SLACK);
     }
 
     #[test]

@@ -89,6 +89,7 @@ pub fn busy(tick: u32) -> Sample {
             listen_drops: overflows + u64::from(tick),
         }),
         settings: Some(busy_settings()),
+        note: None,
     }
 }
 

@@ -26,6 +26,7 @@
 
 mod net;
 mod parse;
+mod select;
 mod state;
 mod term;
 mod value;

@@ -14,6 +14,9 @@ pub struct Sample {
     /// The sysctls the TIME_WAIT report explains; `None` when the source has none (the
     /// engine then keeps the last ones it had).
     pub settings: Option<KernelSettings>,
+    /// One line on how the sample was read, for the user once (the kernel refused the
+    /// selection program, so whole tables were read); `None` normally.
+    pub note: Option<String>,
 }
 
 impl Sample {
@@ -23,6 +26,7 @@ impl Sample {
             snapshot,
             listen_stats: None,
             settings: None,
+            note: None,
         }
     }
 }
@@ -73,11 +77,13 @@ impl SnapshotSource for KernelSource {
             ),
         };
         let snapshot = sampler.sample().map_err(|e| e.to_string())?;
+        let note = sampler.selection_note();
         let root = &self.config.proc_root;
         Ok(Sample {
             snapshot,
             listen_stats: sysctl::listen_stats(root).ok(),
             settings: Some(KernelSettings::read(root)),
+            note,
         })
     }
 

@@ -3,9 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use crate::model::{Proto, Query, Snapshot, Socket, SourceKind, TcpState};
+use crate::model::{Family, Proto, Query, Snapshot, Socket, SourceKind, TcpState};
 use crate::source::infer::Inference;
 use crate::source::owners::OwnerJoin;
+use crate::source::selection::Selection;
+#[cfg(target_os = "linux")]
+use crate::source::selection::bytecode::Bytecode;
 #[cfg(target_os = "linux")]
 use crate::source::sockdiag::SockDiag;
 use crate::source::usage::UsageMeter;
@@ -21,6 +24,13 @@ pub struct SamplerConfig {
     pub force_proc_net: bool,
     /// Join sockets with their owning processes.
     pub resolve_owners: bool,
+    /// What the kernel is asked to select beyond `query` (state mask and `inet_diag`
+    /// bytecode, sock_diag only). The caller still filters: the sample holds a superset of
+    /// the selection, including what owner inference needs (see `dump`).
+    pub selection: Selection,
+    /// Only one sample will be taken, so owner inference has no earlier samples to draw on
+    /// and the selection needs no widening for it.
+    pub one_shot: bool,
 }
 
 impl Default for SamplerConfig {
@@ -30,6 +40,8 @@ impl Default for SamplerConfig {
             proc_root: PathBuf::from("/proc"),
             force_proc_net: false,
             resolve_owners: true,
+            selection: Selection::everything(),
+            one_shot: false,
         }
     }
 }
@@ -92,6 +104,20 @@ impl Sampler {
             return SourceKind::SockDiag;
         }
         SourceKind::ProcNet
+    }
+
+    /// Why the sample holds more than the selection asked for, when it does: the kernel
+    /// refused the selection's bytecode, so every socket is dumped and the caller's filter
+    /// does all the work. For a one-line note to the user.
+    pub fn selection_note(&self) -> Option<String> {
+        #[cfg(target_os = "linux")]
+        if let Some(why) = self.diag.as_ref().and_then(SockDiag::bytecode_refused) {
+            return Some(format!(
+                "note: the kernel refused the socket filter program ({why}); \
+                 reading every socket and filtering in portside instead"
+            ));
+        }
+        None
     }
 
     /// Take one sample.
@@ -162,25 +188,16 @@ impl Sampler {
 /// Dump every table of the query into `out`, from sock_diag when open, else `/proc/net`.
 fn dump(
     config: &SamplerConfig,
-    #[cfg(target_os = "linux")] mut diag: Option<&mut SockDiag>,
+    #[cfg(target_os = "linux")] diag: Option<&mut SockDiag>,
     out: &mut Vec<Socket>,
 ) -> Result<(), SourceError> {
-    let query = config.query;
     #[cfg(target_os = "linux")]
-    let both_tcp = diag.is_some() && query.tcp && query.v4 && query.v6;
-    #[cfg(target_os = "linux")]
-    if both_tcp && let Some(diag) = diag.as_deref_mut() {
-        diag.dump_tcp_both_families(state_mask(Proto::Tcp, query.listening_only), out)?;
+    if let Some(diag) = diag {
+        return dump_selected(config, diag, out);
     }
+    let query = config.query;
     for (proto, family) in query.tables() {
         let mask = state_mask(proto, query.listening_only);
-        #[cfg(target_os = "linux")]
-        if let Some(diag) = diag.as_deref_mut() {
-            if !(both_tcp && proto == Proto::Tcp) {
-                diag.dump(proto, family, mask, out)?;
-            }
-            continue;
-        }
         let from = out.len();
         procnet::read_table(&config.proc_root, proto, family, out)?;
         if query.listening_only {
@@ -188,6 +205,76 @@ fn dump(
         }
     }
     Ok(())
+}
+
+/// One sock_diag dump per table of the query that the selection keeps, with the
+/// selection's state mask and bytecode; TCP of both families in one kernel walk.
+///
+/// Owner inference attributes inode-less TCP sockets (TIME_WAIT, SYN_RECV, orphans, not yet
+/// accepted connections) from data the selection may leave out, so that a selected sample
+/// reads exactly as the same sockets of an unselected one: the listeners of their ports
+/// (one cheap dump of every listener: the kernel walks only its listening hash), and, when
+/// more samples follow, the earlier states of the same connections (the state mask is not
+/// narrowed then; the bytecode still is, since a connection keeps its addresses and ports).
+#[cfg(target_os = "linux")]
+fn dump_selected(
+    config: &SamplerConfig,
+    diag: &mut SockDiag,
+    out: &mut Vec<Socket>,
+) -> Result<(), SourceError> {
+    let query = config.query;
+    let sel = &config.selection;
+    let bytecode = sel.bytecode();
+    let listen = TcpState::Listen.mask_bit();
+    let tcp_base = state_mask(Proto::Tcp, query.listening_only);
+    let mut tcp_mask = tcp_base & sel.states(Proto::Tcp);
+    let tcp_v4 = query.tcp && query.v4 && sel.tcp && sel.v4;
+    let tcp_v6 = query.tcp && query.v6 && sel.tcp && sel.v6;
+    let narrowed = bytecode.is_some()
+        || tcp_mask != tcp_base
+        || (tcp_v4, tcp_v6) != (query.tcp && query.v4, query.tcp && query.v6);
+    let mut listeners = false;
+    if config.resolve_owners && narrowed && (tcp_v4 || tcp_v6) && tcp_mask & !listen != 0 {
+        if !config.one_shot {
+            tcp_mask = tcp_base;
+        }
+        if tcp_base & listen != 0 {
+            listeners = true;
+            tcp_mask &= !listen;
+        }
+    }
+    if tcp_mask != 0 {
+        dump_tcp(diag, (tcp_v4, tcp_v6), tcp_mask, bytecode.as_ref(), out)?;
+    }
+    if listeners {
+        let families = (query.tcp && query.v4, query.tcp && query.v6);
+        dump_tcp(diag, families, listen, None, out)?;
+    }
+    let udp_mask = state_mask(Proto::Udp, query.listening_only) & sel.states(Proto::Udp);
+    for (proto, family) in query.tables() {
+        if proto == Proto::Udp && sel.has_table(proto, family) && udp_mask != 0 {
+            diag.dump_selected(proto, Some(family), udp_mask, bytecode.as_ref(), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// TCP of the given families (IPv4, IPv6): both in one walk, or one of them.
+#[cfg(target_os = "linux")]
+fn dump_tcp(
+    diag: &mut SockDiag,
+    families: (bool, bool),
+    mask: u32,
+    bytecode: Option<&Bytecode>,
+    out: &mut Vec<Socket>,
+) -> Result<(), SourceError> {
+    let family = match families {
+        (true, true) => None,
+        (true, false) => Some(Family::V4),
+        (false, true) => Some(Family::V6),
+        (false, false) => return Ok(()),
+    };
+    diag.dump_selected(Proto::Tcp, family, mask, bytecode, out)
 }
 
 /// Kernel state mask for a table: everything, or only listening sockets (TCP LISTEN,

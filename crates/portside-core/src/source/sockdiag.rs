@@ -1,19 +1,21 @@
 //! Socket tables over netlink `sock_diag`, the way `ss` reads them: one dump per
-//! (protocol, family), binary records, the state filter applied in the kernel.
+//! (protocol, family), binary records, the state mask and the selection bytecode applied in
+//! the kernel.
 //!
-//! The request is built with `netlink-packet-sock-diag`; replies are decoded from the bytes
-//! (see `decode.rs` for why). Any netlink error fails the dump: never a shorter list.
+//! Requests are laid out here (the legacy TCP request and the bytecode attribute have no
+//! type in `netlink-packet-sock-diag`); replies are decoded from the bytes (see
+//! `decode.rs` for why). Any netlink error fails the dump: never a shorter list.
 
 use std::io;
 use std::time::Duration;
 
-use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage};
-use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
-use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SockDiagMessage};
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY};
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 
 use crate::model::{Family, Proto, Socket};
 use crate::source::SourceError;
+use crate::source::selection::bytecode::{Bytecode, INET_DIAG_REQ_BYTECODE};
 
 mod decode;
 pub use decode::decode_messages;
@@ -47,6 +49,8 @@ pub struct SockDiag {
     seq: u32,
     /// A dump stopped part way leaves its remaining datagrams queued: reopen before the next.
     stale: bool,
+    /// The kernel refused a bytecode program, with this error: send no more.
+    bytecode_refused: Option<String>,
 }
 
 impl SockDiag {
@@ -57,6 +61,7 @@ impl SockDiag {
             buf: vec![0; RECV_BUF_LEN],
             seq: 0,
             stale: false,
+            bytecode_refused: None,
         })
     }
 
@@ -70,9 +75,7 @@ impl SockDiag {
         states: u32,
         out: &mut Vec<Socket>,
     ) -> Result<(), SourceError> {
-        self.seq = self.seq.wrapping_add(1);
-        let request = build_request(proto, family, states, self.seq);
-        self.run(&request, proto, out)
+        self.dump_selected(proto, Some(family), states, None, out)
     }
 
     /// Dump TCP sockets of both families in one pass. The kernel walks its whole
@@ -86,9 +89,43 @@ impl SockDiag {
         states: u32,
         out: &mut Vec<Socket>,
     ) -> Result<(), SourceError> {
+        self.dump_selected(Proto::Tcp, None, states, None, out)
+    }
+
+    /// Dump one table (`family` `None`: TCP of both families in one walk, as
+    /// [`SockDiag::dump_tcp_both_families`]), with the kernel running `bytecode` on each
+    /// socket, as `ss` does with a filter expression: only the sockets it selects are copied
+    /// out. A kernel that refuses the program (`EINVAL`, e.g. an op it does not know) gets
+    /// the same request without it, now and for the rest of this socket's life; the caller
+    /// still filters, and [`SockDiag::bytecode_refused`] says why the dump was wider.
+    pub fn dump_selected(
+        &mut self,
+        proto: Proto,
+        family: Option<Family>,
+        states: u32,
+        bytecode: Option<&Bytecode>,
+        out: &mut Vec<Socket>,
+    ) -> Result<(), SourceError> {
+        let bytecode = bytecode.filter(|_| self.bytecode_refused.is_none());
         self.seq = self.seq.wrapping_add(1);
-        let request = build_compat_tcp_request(states, self.seq);
-        self.run(&request, Proto::Tcp, out)
+        let request = build_request(proto, family, states, bytecode, self.seq);
+        match self.run(&request, proto, out) {
+            Err(SourceError::Netlink { source, .. })
+                if bytecode.is_some() && is_refusal(&source) =>
+            {
+                self.bytecode_refused = Some(source.to_string());
+                self.seq = self.seq.wrapping_add(1);
+                let request = build_request(proto, family, states, None, self.seq);
+                self.run(&request, proto, out)
+            }
+            result => result,
+        }
+    }
+
+    /// Why the kernel refused a selection program, once it has (then every later dump
+    /// of this socket is sent without one).
+    pub fn bytecode_refused(&self) -> Option<&str> {
+        self.bytecode_refused.as_deref()
     }
 
     /// Send one dump request and decode its whole answer; on error, restore `out`.
@@ -191,52 +228,72 @@ fn set_recv_timeout(socket: &netlink_sys::Socket, timeout: Duration) -> io::Resu
     }
 }
 
-/// The bytes of a `SOCK_DIAG_BY_FAMILY` dump request (`inet_diag_req_v2`, no extensions).
-fn build_request(proto: Proto, family: Family, states: u32, seq: u32) -> Vec<u8> {
-    let (af, socket_id) = match family {
-        Family::V4 => (AF_INET, SocketId::new_v4()),
-        Family::V6 => (AF_INET6, SocketId::new_v6()),
-    };
-    let protocol = match proto {
-        Proto::Tcp => IPPROTO_TCP,
-        Proto::Udp => IPPROTO_UDP,
-    };
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    header.sequence_number = seq;
-    let mut message = NetlinkMessage::new(
-        header,
-        SockDiagMessage::InetRequest(InetRequest {
-            family: af,
-            protocol,
-            extensions: ExtensionFlags::empty(),
-            states: StateFlags::from_bits_retain(states),
-            socket_id,
-        })
-        .into(),
-    );
-    message.finalize();
-    let mut bytes = vec![0; message.buffer_len()];
-    message.serialize(&mut bytes);
-    bytes
+/// Whether a failed request was refused for what it asked (`EINVAL` from
+/// `inet_diag_bc_audit`, `EPERM`/`EOPNOTSUPP` for an op the kernel will not run).
+fn is_refusal(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::EPERM | libc::EOPNOTSUPP)
+    )
 }
+
+/// `sizeof(struct nlmsghdr)`.
+const NLMSG_HDR: usize = 16;
 
 /// `TCPDIAG_GETSOCK` (`linux/inet_diag.h`): the pre-`sock_diag` TCP dump request.
 pub const TCPDIAG_GETSOCK: u16 = 18;
 
-/// A `TCPDIAG_GETSOCK` dump request: `nlmsghdr` + `struct inet_diag_req` (family, src/dst
-/// lengths, extensions: 4 bytes; `inet_diag_sockid`: 48; states: 4; dbs: 4). The crate has
-/// no type for this legacy request, so it is laid out here.
-fn build_compat_tcp_request(states: u32, seq: u32) -> Vec<u8> {
-    const HEADER: usize = 16;
-    const REQ: usize = 4 + 48 + 4 + 4;
-    let mut b = vec![0u8; HEADER + REQ];
-    b[0..4].copy_from_slice(&((HEADER + REQ) as u32).to_ne_bytes());
-    b[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+/// The bytes of a dump request. With a family: `SOCK_DIAG_BY_FAMILY` + `struct
+/// inet_diag_req_v2` (family, protocol, extensions, pad: 4 bytes; states: 4; socket id:
+/// 48). Without: `TCPDIAG_GETSOCK` + the legacy `struct inet_diag_req` (family, src/dst
+/// lengths, extensions: 4; socket id: 48; states: 4; dbs: 4) with family `AF_UNSPEC`, which
+/// the kernel runs as one TCP dump of both families. Either way followed by the bytecode
+/// as an `INET_DIAG_REQ_BYTECODE` attribute when given. No extensions are asked for.
+fn build_request(
+    proto: Proto,
+    family: Option<Family>,
+    states: u32,
+    bytecode: Option<&Bytecode>,
+    seq: u32,
+) -> Vec<u8> {
+    const REQ_V2: usize = 4 + 4 + 48;
+    const REQ_COMPAT: usize = 4 + 48 + 4 + 4;
+    let attr = bytecode.map_or(0, |b| 4 + b.as_bytes().len());
+    let body = if family.is_some() { REQ_V2 } else { REQ_COMPAT };
+    let len = NLMSG_HDR + body + attr;
+    let mut b = vec![0u8; len];
+    let kind = if family.is_some() {
+        SOCK_DIAG_BY_FAMILY
+    } else {
+        TCPDIAG_GETSOCK
+    };
+    b[0..4].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
+    b[4..6].copy_from_slice(&kind.to_ne_bytes());
     b[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     b[8..12].copy_from_slice(&seq.to_ne_bytes());
-    // Port id 0: the kernel. Family, lengths, extensions and socket id stay zero.
-    b[HEADER + 52..HEADER + 56].copy_from_slice(&states.to_ne_bytes());
+    // Port id 0: the kernel. The socket id stays zero (a dump, not a lookup).
+    let req = &mut b[NLMSG_HDR..NLMSG_HDR + body];
+    match family {
+        Some(family) => {
+            req[0] = match family {
+                Family::V4 => AF_INET,
+                Family::V6 => AF_INET6,
+            };
+            req[1] = match proto {
+                Proto::Tcp => IPPROTO_TCP,
+                Proto::Udp => IPPROTO_UDP,
+            };
+            req[4..8].copy_from_slice(&states.to_ne_bytes());
+        }
+        None => req[52..56].copy_from_slice(&states.to_ne_bytes()),
+    }
+    if let Some(code) = bytecode {
+        let at = NLMSG_HDR + body;
+        let attr_len = u16::try_from(attr).unwrap_or(u16::MAX);
+        b[at..at + 2].copy_from_slice(&attr_len.to_ne_bytes());
+        b[at + 2..at + 4].copy_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        b[at + 4..].copy_from_slice(code.as_bytes());
+    }
     b
 }
 
@@ -255,7 +312,7 @@ mod tests {
     fn request_matches_what_ss_sends() {
         // `strace ss -tan`: nlmsg_len=72, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST|NLM_F_DUMP,
         // AF_INET, IPPROTO_TCP, idiag_ext=0, idiag_states=0xfff, zero socket id.
-        let r = build_request(Proto::Tcp, Family::V4, TABLE_STATES, 7);
+        let r = build_request(Proto::Tcp, Some(Family::V4), TABLE_STATES, None, 7);
         assert_eq!(r.len(), 72);
         assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 72);
         assert_eq!(u16::from_ne_bytes(r[4..6].try_into().unwrap()), 20);
@@ -264,7 +321,7 @@ mod tests {
         assert_eq!(&r[16..20], &[AF_INET, IPPROTO_TCP, 0, 0]);
         assert_eq!(u32::from_ne_bytes(r[20..24].try_into().unwrap()), 0xfff);
         assert!(r[24..].iter().all(|&b| b == 0));
-        let r6 = build_request(Proto::Udp, Family::V6, u32::MAX, 8);
+        let r6 = build_request(Proto::Udp, Some(Family::V6), u32::MAX, None, 8);
         assert_eq!(
             &r6[16..24],
             &[AF_INET6, IPPROTO_UDP, 0, 0, 0xff, 0xff, 0xff, 0xff]
@@ -279,7 +336,7 @@ mod tests {
             .unwrap();
         let before = out.clone();
         // IPPROTO_RAW (255) has no sock_diag handler: the kernel answers NLMSG_ERROR.
-        let mut request = build_request(Proto::Tcp, Family::V4, ALL_STATES, 99);
+        let mut request = build_request(Proto::Tcp, Some(Family::V4), ALL_STATES, None, 99);
         request[17] = 255;
         match diag.run(&request, Proto::Tcp, &mut out) {
             Err(SourceError::Netlink { source, .. }) => assert!(source.raw_os_error().is_some()),
@@ -290,6 +347,87 @@ mod tests {
         diag.dump(Proto::Udp, Family::V4, ALL_STATES, &mut out)
             .unwrap();
         assert!(!diag.stale);
+    }
+
+    #[test]
+    fn request_carries_the_bytecode_attribute() {
+        use crate::source::selection::{Clause, Cond, End};
+        let bc = crate::source::selection::bytecode::compile(&[Clause {
+            negated: false,
+            any: vec![Cond::Port {
+                end: End::Local,
+                lo: 443,
+                hi: 443,
+            }],
+        }])
+        .unwrap();
+        let r = build_request(Proto::Tcp, Some(Family::V4), 0x400, Some(&bc), 3);
+        assert_eq!(r.len(), 72 + 4 + 16);
+        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 92);
+        // nlattr { len 20, type INET_DIAG_REQ_BYTECODE }, then the program.
+        assert_eq!(&r[72..76], &[20, 0, 1, 0]);
+        assert_eq!(&r[76..], bc.as_bytes());
+        // The legacy both-families request: 16 + 60 bytes, states at offset 16 + 52.
+        let r = build_request(Proto::Tcp, None, 0x400, Some(&bc), 4);
+        assert_eq!(r.len(), 76 + 20);
+        assert_eq!(
+            u16::from_ne_bytes(r[4..6].try_into().unwrap()),
+            TCPDIAG_GETSOCK
+        );
+        assert_eq!(u32::from_ne_bytes(r[68..72].try_into().unwrap()), 0x400);
+        assert_eq!(&r[76..80], &[20, 0, 1, 0]);
+    }
+
+    #[test]
+    fn refused_bytecode_falls_back_to_the_whole_table() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let listen = TcpState::Listen.mask_bit();
+        // Op code 99 does not exist: `inet_diag_bc_audit` answers EINVAL.
+        let bad = Bytecode::from_raw(vec![99, 4, 8, 0]);
+        for family in [Some(Family::V4), None] {
+            let mut diag = SockDiag::open().unwrap();
+            let mut out = Vec::new();
+            diag.dump_selected(Proto::Tcp, family, listen, Some(&bad), &mut out)
+                .unwrap();
+            assert!(
+                out.iter().any(|s| s.local == addr),
+                "{family:?}: unfiltered dump"
+            );
+            let why = diag.bytecode_refused().expect("refusal recorded");
+            assert!(why.contains("Invalid argument"), "{why}");
+            // Later dumps go without the program, and work.
+            out.clear();
+            diag.dump_selected(Proto::Tcp, family, listen, Some(&bad), &mut out)
+                .unwrap();
+            assert!(out.iter().any(|s| s.local == addr));
+        }
+    }
+
+    #[test]
+    fn bytecode_selects_in_the_kernel() {
+        use crate::source::selection::{Clause, Cond, End};
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = a.local_addr().unwrap().port();
+        let bc = crate::source::selection::bytecode::compile(&[Clause {
+            negated: false,
+            any: vec![Cond::Port {
+                end: End::Local,
+                lo: port,
+                hi: port,
+            }],
+        }])
+        .unwrap();
+        let mut diag = SockDiag::open().unwrap();
+        let mut out = Vec::new();
+        let listen = TcpState::Listen.mask_bit();
+        diag.dump_selected(Proto::Tcp, Some(Family::V4), listen, Some(&bc), &mut out)
+            .unwrap();
+        assert_eq!(diag.bytecode_refused(), None);
+        assert!(!out.is_empty());
+        assert!(out.iter().all(|s| s.local.port() == port), "{out:?}");
+        assert!(out.iter().all(|s| s.local != b.local_addr().unwrap()));
     }
 
     #[test]
