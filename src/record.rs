@@ -1,4 +1,4 @@
-//! Record and replay: `portside record FILE` appends engine ticks to a SQLite recording;
+//! Record and replay: `portside record FILE` appends engine ticks to a `SQLite` recording;
 //! `portside replay FILE --at TIME --once` prints the state at a recorded moment with the
 //! same writers as `--once`.
 //!

@@ -49,10 +49,8 @@ pub fn key(s: &Socket) -> u64 {
     if s.cookie != 0 {
         return s.cookie;
     }
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = foldhash::fast::FixedState::with_seed(0x706f_7274).build_hasher();
-    (s.proto, s.local, s.remote).hash(&mut h);
-    h.finish() | (1 << 63)
+    let state = foldhash::fast::FixedState::with_seed(0x706f_7274);
+    std::hash::BuildHasher::hash_one(&state, (s.proto, s.local, s.remote)) | (1 << 63)
 }
 
 pub fn family_of(addr: IpAddr) -> Family {

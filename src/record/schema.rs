@@ -1,4 +1,4 @@
-//! The recording's SQLite schema, its version, and opening a file as a recording.
+//! The recording's `SQLite` schema, its version, and opening a file as a recording.
 //!
 //! One table per kind of fact, so `sqlite3` answers questions directly (README "Record and
 //! replay"). Times are Unix milliseconds; a tick is one sample, numbered from 1.
@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 /// The schema this build writes, and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// `meta.format`: what marks a SQLite file as a portside recording.
+/// `meta.format`: what marks a `SQLite` file as a portside recording.
 pub const FORMAT: &str = "portside-recording";
 
 const DDL: &str = "

@@ -182,7 +182,7 @@ fn every_tick_rebuilds_exactly() {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(at.tick, n as i64 + 1);
+        assert_eq!(at.tick, i64::try_from(n).unwrap() + 1);
         let back = reading.replay(at).unwrap();
         assert_eq!(
             described(&back.snapshot),

@@ -47,13 +47,13 @@ fn rfc3339(t: &str) -> Option<i64> {
         b'-' => -1,
         _ => return None,
     };
-    let (h, m) = offset[1..].split_once(':')?;
-    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
-    if h > 23 || m > 59 {
+    let (hours, minutes) = offset[1..].split_once(':')?;
+    let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.parse().ok()?);
+    if hours > 23 || minutes > 59 {
         return None;
     }
     let utc = to_ms(humantime::parse_rfc3339_weak(base).ok()?)?;
-    Some(utc - sign * (h * 3600 + m * 60) * 1000)
+    Some(utc - sign * (hours * 3600 + minutes * 60) * 1000)
 }
 
 /// `HH:MM[:SS]` in the local time zone: the last such moment at or before `end_ms`.
@@ -69,11 +69,11 @@ fn clock(t: &str, end_ms: i64) -> Option<i64> {
     {
         return None;
     }
-    let end_s = end_ms.div_euclid(1000);
+    let end_secs = end_ms.div_euclid(1000);
     // The same clock time on the end's local day, then the day before if that is later.
     for day_back in 0..2 {
-        let at = local_on_day_of(end_s - day_back * 86_400, h, m, s)?;
-        if at <= end_s {
+        let at = local_on_day_of(end_secs - day_back * 86_400, h, m, s)?;
+        if at <= end_secs {
             return Some(at * 1000);
         }
     }

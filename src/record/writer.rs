@@ -1,6 +1,11 @@
 //! Appends engine ticks to a recording: one transaction per tick, socket changes as spans,
 //! the oldest ticks dropped past `--max-size` or `--retention`.
 
+#![expect(
+    clippy::cast_possible_wrap,
+    reason = "SQLite integers are i64: kernel u64 values (cookies, counters) are stored bit for bit"
+)]
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -52,6 +57,7 @@ fn millis(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "used as map_err(sql)")]
 fn sql(e: rusqlite::Error) -> anyhow::Error {
     anyhow::anyhow!("recording: {e}")
 }
