@@ -123,7 +123,7 @@ pub enum Command {
     },
     /// Print the man page (roff): `portside man | man -l -`
     Man,
-    /// Record the sockets to FILE (a `SQLite` database), headless, until stopped (Ctrl-C, SIGTERM) or
+    /// Record the sockets to FILE (an SQL database), headless, until stopped (Ctrl-C, SIGTERM) or
     /// --duration ends
     Record(RecordArgs),
     /// Print the state recorded in FILE at a moment, as --once printed it then
