@@ -28,6 +28,9 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
+    if let Some(Command::Serve(args)) = &cli.command {
+        return crate::serve::main(args);
+    }
     let config = match prepare(cli) {
         Ok(Some(c)) => c,
         Ok(None) => return ExitCode::SUCCESS,
@@ -267,6 +270,7 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
             selection_noted = true;
         }
         let parts = Parts {
+            tick: &tick,
             snapshot,
             insight: &scope.insight,
             fired: &scope.alerts,

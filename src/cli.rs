@@ -128,6 +128,8 @@ pub enum Command {
     Record(RecordArgs),
     /// Print the state recorded in FILE at a moment, as --once printed it then
     Replay(ReplayArgs),
+    /// Serve Prometheus metrics over HTTP (headless): `portside serve --listen 127.0.0.1:9632`
+    Serve(crate::serve::ServeArgs),
 }
 
 /// `portside record FILE ...`
@@ -330,6 +332,12 @@ impl Cli {
         let theme = settings
             .load_theme()
             .map_err(|e| UsageError(e.to_string()))?;
+        if settings.format.value == Format::Prometheus && self.count.is_some_and(|n| n > 1) {
+            return Err(UsageError(
+                "--format prometheus prints one exposition: use --once (or `portside serve`)"
+                    .into(),
+            ));
+        }
         let mode = if self.once {
             Mode::Print { count: 1 }
         } else if let Some(count) = self.count {

@@ -9,8 +9,10 @@ pub use portside_core::{analysis, model, source};
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod exporter;
 pub mod output;
 pub mod record;
+pub mod serve;
 pub mod toml_error;
 pub mod tui;
 

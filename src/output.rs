@@ -12,6 +12,7 @@ use crate::source::services::service_name;
 pub mod csv;
 pub mod group;
 pub mod json;
+pub mod prometheus;
 pub mod report;
 pub mod table;
 pub mod tick;
@@ -22,6 +23,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    // The Prometheus text format (node_exporter textfile collector).
+    Prometheus,
 }
 
 /// How to print: shared by every format.

@@ -31,7 +31,6 @@ mod prompt;
 pub mod render;
 #[cfg(test)]
 mod screen_tests;
-mod seen;
 mod sort;
 pub mod synthetic;
 pub mod terminal;

@@ -224,9 +224,13 @@ pub struct ListenerJson {
     pub syn_recv: u32,
     pub established: u32,
     pub close_wait: u32,
-    /// New / closed connections per second since the previous sample (null on the first).
+    /// New / closed connections per second through this listener since the previous
+    /// sample (null on the first).
     pub new_per_sec: Option<f64>,
     pub closed_per_sec: Option<f64>,
+    /// How those rates were counted: "exact" (the kernel's socket-destroy notifications)
+    /// or "estimated" (comparing samples); null on the first sample.
+    pub rates: Option<&'static str>,
     pub top_peers: Vec<AddrCount>,
 }
 
@@ -243,6 +247,7 @@ pub fn listeners(insight: &Insight, snapshot: &Snapshot) -> Vec<ListenerJson> {
             close_wait: r.close_wait,
             new_per_sec: r.rate.map(|c| c.new_per_sec),
             closed_per_sec: r.rate.map(|c| c.closed_per_sec),
+            rates: insight.churn_source().name(),
             top_peers: r
                 .top_peers
                 .iter()

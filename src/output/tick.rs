@@ -3,6 +3,8 @@
 
 use std::io::{self, Write};
 
+use portside_core::engine::Tick;
+
 use crate::analysis::alerts::FiredAlert;
 use crate::analysis::filter::Filter;
 use crate::analysis::group;
@@ -26,6 +28,8 @@ pub struct Print<'a> {
 /// What one tick shows: the scoped snapshot and insight, the firing alerts, the kernel
 /// settings.
 pub struct Parts<'a> {
+    /// The whole tick (the Prometheus exposition reads it).
+    pub tick: &'a Tick,
     pub snapshot: &'a Snapshot,
     pub insight: &'a Insight,
     pub fired: &'a [FiredAlert],
@@ -35,6 +39,7 @@ pub struct Parts<'a> {
 /// Writes tick number `n` (from 0).
 pub fn write(out: &mut dyn Write, print: Print<'_>, parts: &Parts<'_>, n: u64) -> io::Result<()> {
     let Parts {
+        tick,
         snapshot,
         insight,
         fired,
@@ -44,6 +49,7 @@ pub fn write(out: &mut dyn Write, print: Print<'_>, parts: &Parts<'_>, n: u64) -
     let groups = opts.group.then(|| group::group(snapshot, print.filter));
     let first = n == 0;
     match (print.format, &groups) {
+        (Format::Prometheus, _) => output::prometheus::write(&mut &mut *out, tick),
         (Format::Table, _) => {
             if !first {
                 writeln!(out)?;

@@ -141,6 +141,7 @@ impl Recording {
             coverage: Coverage::default(),
             privileged,
             ephemeral_range: (lo, hi),
+            destroyed: None,
         };
         self.sockets(at.tick, &mut snapshot)?;
         let listen_stats = overflows.zip(drops).map(|(o, d)| ListenStats {

@@ -107,6 +107,7 @@ pub fn run(args: &ReplayArgs, settings: &Settings) -> Result<(), CommandError> {
         count: 1,
     };
     let parts = Parts {
+        tick: &derived,
         snapshot: &scope.snapshot,
         insight: &scope.insight,
         fired: &replayed.alerts,

@@ -28,7 +28,6 @@ use crate::tui::input::LineInput;
 use crate::tui::keys::{KeyMap, Mode};
 use crate::tui::layout::{self, Regions};
 use crate::tui::nav::Nav;
-use crate::tui::seen::SeenMap;
 use crate::tui::sort::{GroupColumn, SocketColumn, Sort};
 use crate::tui::theme::Theme;
 
@@ -130,7 +129,9 @@ pub struct App {
     /// (history and rates keep recording); the picture freezes until resumed.
     held: Option<(Arc<Tick>, Instant)>,
     pub(crate) held_count: u32,
-    pub(crate) seen: SeenMap,
+    /// When the snapshot on screen was applied: ages on screen are its ages plus the time
+    /// since.
+    applied_at: Instant,
     /// The rules handed to the engine at start.
     rules: Vec<Alert>,
     /// A filter the engine has not been told about yet.
@@ -188,7 +189,7 @@ impl App {
             incoming: None,
             held: None,
             held_count: 0,
-            seen: SeenMap::default(),
+            applied_at: now,
             rules: options.alerts,
             scope_request: None,
             panels: Panels::default(),
@@ -334,7 +335,7 @@ impl App {
     /// the tables (groups, rows) are rebuilt in `sync` as their views need them.
     fn apply_tick(&mut self, tick: Arc<Tick>, arrived: Instant) {
         if tick.sample != self.tick.sample {
-            self.seen.update(&tick.snapshot, arrived);
+            self.applied_at = arrived;
             self.listening = Listening::of(&tick.snapshot);
             self.snapshot = Arc::clone(&tick.snapshot);
         }
@@ -352,6 +353,21 @@ impl App {
     /// panels, port trends and listener queues.
     pub(crate) fn insight(&self) -> &Insight {
         &self.tick.scope.insight
+    }
+
+    /// How long socket `index` of the snapshot on screen has been seen, at `now`, and
+    /// whether it was there at the first sample (its real age is then at least that).
+    pub(crate) fn age(&self, index: usize) -> Option<(Duration, bool)> {
+        let seen = self.host_insight().connections().seen(index)?;
+        let at_sample = self
+            .snapshot
+            .taken_at
+            .duration_since(seen.since)
+            .unwrap_or_default();
+        Some((
+            at_sample + self.now.saturating_duration_since(self.applied_at),
+            seen.at_start,
+        ))
     }
 
     /// The insight of every socket: the header's history.

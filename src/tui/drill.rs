@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
 
-use crate::model::{Socket, TcpState};
+use crate::model::{Proto, Socket, TcpState};
 use crate::tui::app::{App, Drill};
 use crate::tui::connections::{owner_cell, queue_style};
 use crate::tui::format;
@@ -66,7 +66,7 @@ pub fn render(frame: &mut Frame, r: &Regions, app: &App, drill: &Drill) {
             line,
             &columns,
             &xs,
-            &cells(app, s),
+            &cells(app, drill.rows[i] as usize, s),
             i == drill.nav.selected,
             theme,
         );
@@ -106,16 +106,31 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
             addrs.join(", "),
             theme.state(TcpState::Listen),
         ));
-        if g.backlog > 0 {
-            let style = if g.accept_queue > 0 {
+        // One accept queue per listener: they are never added up (two of 511 are not 1022).
+        let queues: Vec<String> = app
+            .insight()
+            .listeners()
+            .iter()
+            .filter(|l| drill.proto == Proto::Tcp && l.local.port() == drill.port && l.backlog > 0)
+            .map(|l| format!("{}/{} on {}", l.queue, l.backlog, l.local.ip()))
+            .collect();
+        if !queues.is_empty() {
+            let waiting = app
+                .insight()
+                .listeners()
+                .iter()
+                .any(|l| l.local.port() == drill.port && l.queue > 0);
+            let style = if waiting {
                 theme.warning()
             } else {
                 Style::new()
             };
-            spans.push(Span::styled(
-                format!(" · accept queue {}/{}", g.accept_queue, g.backlog),
-                style,
-            ));
+            let label = if queues.len() == 1 {
+                " · accept queue "
+            } else {
+                " · accept queues "
+            };
+            spans.push(Span::styled(format!("{label}{}", queues.join(", ")), style));
         }
     }
     let owners = format::group_owners(format::processes(&app.snapshot, &g.owners));
@@ -128,15 +143,12 @@ fn stats(app: &App, drill: &Drill) -> Vec<Span<'static>> {
     spans
 }
 
-fn cells(app: &App, s: &Socket) -> Vec<Cell> {
+fn cells(app: &App, index: usize, s: &Socket) -> Vec<Cell> {
     let theme = app.theme;
-    let seen = match app.seen.get(s) {
-        Some(seen) => {
-            let plus = if seen.at_start { "+" } else { "" };
-            Cell::new(
-                format!("{}{plus}", format::duration(seen.age(app.now))),
-                Style::new(),
-            )
+    let seen = match app.age(index) {
+        Some((age, at_start)) => {
+            let plus = if at_start { "+" } else { "" };
+            Cell::new(format!("{}{plus}", format::duration(age)), Style::new())
         }
         None => Cell::new("-", theme.dim()),
     };

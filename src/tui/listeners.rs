@@ -158,6 +158,10 @@ fn title_line(frame: &mut Frame, area: Rect, app: &App) {
             ));
         }
     }
+    // Whether NEW/s and CLOSED/s are counted from the kernel's destroy notifications.
+    if let Some(how) = app.insight().churn_source().name() {
+        stats.push(Span::styled(format!(" · rates {how}"), theme.dim()));
+    }
     let title = Rect {
         height: area.height.min(1),
         ..area

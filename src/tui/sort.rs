@@ -2,10 +2,10 @@
 
 use std::cmp::Reverse;
 
+use crate::analysis::connections::Connections;
 use crate::analysis::group::{self, PortGroup};
 use crate::analysis::sides::Listening;
 use crate::model::{Owners, Snapshot, Socket, TcpState};
-use crate::tui::seen::SeenMap;
 
 /// A column of the grouped view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +221,7 @@ pub fn sort_sockets<K: Ord>(
     sort: Sort<SocketColumn>,
     default: fn(&Socket) -> K,
     snapshot: &Snapshot,
-    seen: &SeenMap,
+    ages: &Connections,
     listening: &Listening,
 ) {
     let sock = |i: u32| &snapshot.sockets[i as usize];
@@ -248,7 +248,9 @@ pub fn sort_sockets<K: Ord>(
         }),
         // The age: a later first-seen instant is younger; an unknown age counts as newest.
         Some(SocketColumn::Seen) => {
-            cached_by(rows, desc, |i| seen.get(sock(i)).map(|s| Reverse(s.since)));
+            cached_by(rows, desc, |i| {
+                ages.seen(i as usize).map(|s| Reverse(s.since))
+            });
         }
     }
 }
@@ -340,7 +342,7 @@ mod tests {
     #[test]
     fn socket_sorts_are_total_orders() {
         let snap = synthetic::snapshot(200, 3);
-        let seen = SeenMap::default();
+        let ages = Connections::default();
         let listening = Listening::of(&snap);
         let all: Vec<u32> = (0..snap.sockets.len() as u32).collect();
         let sorted = |column, reverse, from_end: bool| {
@@ -354,7 +356,7 @@ mod tests {
                 sort,
                 default_socket_key,
                 &snap,
-                &seen,
+                &ages,
                 &listening,
             );
             rows

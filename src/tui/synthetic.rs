@@ -189,6 +189,7 @@ pub fn snapshot(connections: usize, seed: u64) -> Snapshot {
         coverage,
         privileged: true,
         ephemeral_range: (32768, 60999),
+        destroyed: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! history, rates, TIME_WAIT and listener insight, alerts.
 
 pub mod alerts;
+pub mod connections;
 pub mod filter;
 pub mod group;
 pub mod history;

@@ -37,7 +37,7 @@ use crate::analysis::filter::Filter;
 use crate::analysis::insight::{Insight, InsightConfig};
 use crate::analysis::listeners::{ListenerRow, listener_rows};
 use crate::analysis::timewait::TimeWaitReport;
-use crate::model::{Coverage, Proto, Snapshot, TcpState};
+use crate::model::{Coverage, Destroyed, Proto, Snapshot, Socket, TcpState};
 use crate::source::sysctl::{KernelSettings, ListenStats};
 
 pub use cancel::Cancel;
@@ -260,24 +260,20 @@ impl Engine {
             self.settings = settings;
         }
         self.samples += 1;
+        let mut snapshot = snapshot;
+        let host = Arc::make_mut(&mut self.host);
+        // The host insight's connection tracker infers the owners of TIME_WAIT and other
+        // inode-less sockets into the snapshot before anyone reads it.
+        host.update(&mut snapshot);
         let snapshot = Arc::new(snapshot);
         let totals = totals(&snapshot);
-        let host = Arc::make_mut(&mut self.host);
-        host.update(&snapshot);
         if let Some(stats) = &listen_stats {
             host.record_listen_stats(stats);
         }
         let churn = host.churn();
         self.churn.opened += u64::from(churn.new);
         self.churn.closed += u64::from(churn.closed);
-        let scoped_snapshot = self.scope_snapshot(&snapshot);
-        if let Some(scoped) = &mut self.scoped {
-            let insight = Arc::make_mut(scoped);
-            insight.update(&scoped_snapshot);
-            if let Some(stats) = &listen_stats {
-                insight.record_listen_stats(stats);
-            }
-        }
+        let scoped_snapshot = self.scope_snapshot(&snapshot, listen_stats);
         self.last = Some(Last {
             sample: self.samples,
             snapshot,
@@ -299,15 +295,8 @@ impl Engine {
         let last = self.last.as_ref()?;
         let snapshot = Arc::clone(&last.snapshot);
         let stats = last.listen_stats;
-        let scoped_snapshot = self.scope_snapshot(&snapshot);
-        if let Some(scoped) = &mut self.scoped {
-            let insight = Arc::make_mut(scoped);
-            insight.update(&scoped_snapshot);
-            if let Some(stats) = &stats {
-                insight.record_listen_stats(stats);
-            }
-        }
         let started = started.checked_sub(last.sampled_in).unwrap_or(started);
+        let scoped_snapshot = self.scope_snapshot(&snapshot, stats);
         Some(self.derive(scoped_snapshot, started))
     }
 
@@ -321,9 +310,13 @@ impl Engine {
         self.source.reset();
     }
 
-    /// The matching sockets, with their coverage recounted; the snapshot itself without a
-    /// filter.
-    fn scope_snapshot(&self, snapshot: &Arc<Snapshot>) -> Arc<Snapshot> {
+    /// The matching sockets, with their coverage recounted, fed to the scope's insight;
+    /// the snapshot itself without a filter.
+    fn scope_snapshot(
+        &mut self,
+        snapshot: &Arc<Snapshot>,
+        stats: Option<ListenStats>,
+    ) -> Arc<Snapshot> {
         let filter = &self.config.filter;
         if filter.is_empty() {
             return Arc::clone(snapshot);
@@ -338,7 +331,7 @@ impl Engine {
         for s in &sockets {
             coverage.add(s.owners);
         }
-        Arc::new(Snapshot {
+        let mut scoped_snapshot = Snapshot {
             taken_at: snapshot.taken_at,
             duration: snapshot.duration,
             source: snapshot.source,
@@ -349,7 +342,32 @@ impl Engine {
             coverage,
             privileged: snapshot.privileged,
             ephemeral_range: snapshot.ephemeral_range,
-        })
+            destroyed: snapshot.destroyed.as_ref().map(|d| Destroyed {
+                // A destroyed connection (reported in state CLOSE) is in scope when it
+                // would match as the open connection it was.
+                sockets: d
+                    .sockets
+                    .iter()
+                    .filter(|s| {
+                        let open = Socket {
+                            state: TcpState::Established,
+                            ..**s
+                        };
+                        filter.matches(&open, snapshot)
+                    })
+                    .copied()
+                    .collect(),
+                overflows: d.overflows,
+            }),
+        };
+        if let Some(scoped) = &mut self.scoped {
+            let insight = Arc::make_mut(scoped);
+            insight.update(&mut scoped_snapshot);
+            if let Some(stats) = &stats {
+                insight.record_listen_stats(stats);
+            }
+        }
+        Arc::new(scoped_snapshot)
     }
 
     /// Steps 4-5: reports and alerts on the scope, then the tick.

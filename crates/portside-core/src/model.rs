@@ -383,6 +383,19 @@ pub struct Snapshot {
     pub privileged: bool,
     /// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`), inclusive.
     pub ephemeral_range: (u16, u16),
+    /// Sockets the kernel destroyed since the previous sample, from its socket-destroy
+    /// notifications; `None` when not subscribed (closed connections are then estimated).
+    pub destroyed: Option<Destroyed>,
+}
+
+/// Sockets the kernel reported destroyed between two samples (sock_diag destroy groups).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Destroyed {
+    /// Each full socket once, as it was when destroyed (state CLOSE), in arrival order.
+    pub sockets: Vec<Socket>,
+    /// Times the notification queue overflowed (`ENOBUFS`): notifications were lost, so
+    /// this interval's closed count is short.
+    pub overflows: u32,
 }
 
 impl Snapshot {
@@ -399,6 +412,7 @@ impl Snapshot {
             coverage: Coverage::default(),
             privileged: true,
             ephemeral_range: (32768, 60999),
+            destroyed: None,
         }
     }
 

@@ -4,7 +4,8 @@
 use std::io;
 use std::path::PathBuf;
 
-pub mod infer;
+#[cfg(target_os = "linux")]
+pub mod destroyed;
 pub mod owners;
 pub mod process;
 pub mod procnet;

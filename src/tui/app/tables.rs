@@ -74,7 +74,7 @@ impl App {
             self.conns_sort,
             sort::default_socket_key,
             snapshot,
-            &self.seen,
+            self.tick.host.connections(),
             &self.listening,
         );
         if let Some(key) = self.anchors.conn
@@ -105,7 +105,7 @@ impl App {
             drill.sort,
             sort::drill_socket_key,
             snapshot,
-            &self.seen,
+            self.tick.host.connections(),
             &self.listening,
         );
         let mut summary = Vec::with_capacity(1);

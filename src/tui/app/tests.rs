@@ -238,17 +238,17 @@ fn ages_count_from_first_sight() {
     let mut app = app(40);
     let kept = app.snapshot.sockets[8];
     let mut next = snapshot(40);
+    next.taken_at += Duration::from_secs(10);
     let mut new = kept;
     new.remote.set_port(1);
     next.sockets.push(new);
+    let new_index = next.sockets.len() - 1;
+    assert_eq!(next.sockets[8], kept);
     app.feed(Sample::of(next), at(10));
     app.sync();
-    let old = app.seen.get(&kept).unwrap();
-    assert!(old.at_start);
-    assert_eq!(old.age(at(12)), Duration::from_secs(12));
-    let fresh = app.seen.get(&new).unwrap();
-    assert!(!fresh.at_start);
-    assert_eq!(fresh.age(at(12)), Duration::from_secs(2));
+    app.now = at(12);
+    assert_eq!(app.age(8), Some((Duration::from_secs(12), true)));
+    assert_eq!(app.age(new_index), Some((Duration::from_secs(2), false)));
 }
 
 #[test]

@@ -29,9 +29,11 @@ pub struct PortGroup {
     pub families: [bool; 2],
     /// Local addresses the listeners are bound to, sorted, without duplicates.
     pub listen_addrs: Vec<IpAddr>,
-    /// Sum of the listeners' current accept queues (Recv-Q of LISTEN sockets).
+    /// The accept queue of the port's fullest listener (Recv-Q of its LISTEN socket).
+    /// Each listener has a queue of its own: adding backlogs would promise room that no
+    /// single queue has (two listeners of 511 are not one of 1022).
     pub accept_queue: u32,
-    /// Sum of the listeners' configured backlogs (Send-Q of LISTEN sockets).
+    /// That listener's configured backlog (Send-Q of its LISTEN socket).
     pub backlog: u32,
     /// Service name of the port for this protocol, if known; `None` for a port in the
     /// ephemeral range that nothing listens on (a client's side of connections).
@@ -158,9 +160,13 @@ fn add_socket(group: &mut PortGroup, socket: &Socket) {
         if !group.listen_addrs.contains(&ip) {
             group.listen_addrs.push(ip);
         }
-        if socket.proto == Proto::Tcp {
-            group.accept_queue = group.accept_queue.saturating_add(socket.recv_q);
-            group.backlog = group.backlog.saturating_add(socket.send_q);
+        // The fullest listener (by fill; at equal fill, the larger backlog) stands for the port.
+        let new = u64::from(socket.recv_q) * u64::from(group.backlog.max(1));
+        let old = u64::from(group.accept_queue) * u64::from(socket.send_q.max(1));
+        if socket.proto == Proto::Tcp && (new > old || new == old && socket.send_q > group.backlog)
+        {
+            group.accept_queue = socket.recv_q;
+            group.backlog = socket.send_q;
         }
     }
 }
@@ -301,8 +307,8 @@ mod tests {
         assert_eq!(web.counts.iter().sum::<u32>(), web.total);
         assert!(web.has_family(Family::V4) && web.has_family(Family::V6));
         assert_eq!(web.owners, vec![0, 1]);
-        assert_eq!(web.accept_queue, 2);
-        assert_eq!(web.backlog, 1022);
+        // Two listeners of backlog 511, queues 2 and 0: the fuller one, never 2/1022.
+        assert_eq!((web.accept_queue, web.backlog), (2, 511));
         let addrs: Vec<IpAddr> = vec!["0.0.0.0".parse().unwrap(), "::".parse().unwrap()];
         assert_eq!(web.listen_addrs, addrs);
     }

@@ -7,7 +7,7 @@
 //! Every tracked series ends at the newest host point: series of a port tracked later are
 //! just shorter, aligned on the right.
 //!
-//! Memory: a host point is ~150 B, a port point 60 B, a listener point 4 B. With the defaults
+//! Memory: a host point is ~150 B, a port point 60 B, a listener point 8 B (queue and CLOSE_WAIT). With the defaults
 //! (10 min, 1 s, 256 ports, 512 listeners: 667 points) the worst case is ~11.7 MB, see
 //! [`History::max_heap_bytes`]. Which ports get a ring is decided in `record_ports`.
 
@@ -81,6 +81,14 @@ impl HostPoint {
     }
 }
 
+/// One listener's series.
+#[derive(Debug, Clone)]
+struct ListenerSeries {
+    queue: Ring<u32>,
+    close_wait: Ring<u32>,
+    seen: u32,
+}
+
 /// Bounded history: host series, per-port series for at most `max_ports` ports, and
 /// accept-queue series for at most `max_listeners` listeners.
 #[derive(Debug, Clone)]
@@ -93,7 +101,8 @@ pub struct History {
     max_listeners: usize,
     host: Ring<HostPoint>,
     ports: HashMap<PortKey, PortHistory>,
-    listeners: HashMap<ListenerKey, (Ring<u32>, u32)>,
+    /// Per listener: accept queue, CLOSE_WAIT of its connections, last tick recorded.
+    listeners: HashMap<ListenerKey, ListenerSeries>,
     point_start: Option<SystemTime>,
     /// The current tick merges into the last point instead of starting one.
     merging: bool,
@@ -191,7 +200,12 @@ impl History {
 
     /// Accept-queue lengths of a listener, oldest to newest.
     pub fn listener_queue(&self, key: &ListenerKey) -> Option<&Ring<u32>> {
-        self.listeners.get(key).map(|(ring, _)| ring)
+        self.listeners.get(key).map(|l| &l.queue)
+    }
+
+    /// CLOSE_WAIT connections of a listener, oldest to newest.
+    pub fn listener_close_wait(&self, key: &ListenerKey) -> Option<&Ring<u32>> {
+        self.listeners.get(key).map(|l| &l.close_wait)
     }
 
     /// Start a tick at `at`: a new point, or a merge into the last one if it is recent.
@@ -216,37 +230,47 @@ impl History {
         self.host.last_mut()
     }
 
-    /// Record each current listener's accept queue; forget listeners that are gone.
-    pub(crate) fn record_listeners(&mut self, listeners: impl Iterator<Item = (ListenerKey, u32)>) {
+    /// Record each current listener's (key, accept queue, CLOSE_WAIT); forget listeners
+    /// that are gone.
+    pub(crate) fn record_listeners(
+        &mut self,
+        listeners: impl Iterator<Item = (ListenerKey, u32, u32)>,
+    ) {
         let (tick, merging, capacity) = (self.tick, self.merging, self.capacity);
-        for (key, queue) in listeners {
+        for (key, queue, close_wait) in listeners {
             let full = self.listeners.len() >= self.max_listeners;
-            let (ring, seen) = match self.listeners.get_mut(&key) {
+            let series = match self.listeners.get_mut(&key) {
                 Some(e) => e,
                 None if full => continue,
-                None => self
-                    .listeners
-                    .entry(key)
-                    .or_insert((Ring::new(capacity), tick.wrapping_sub(1))),
+                None => self.listeners.entry(key).or_insert(ListenerSeries {
+                    queue: Ring::new(capacity),
+                    close_wait: Ring::new(capacity),
+                    seen: tick.wrapping_sub(1),
+                }),
             };
-            if *seen == tick {
+            if series.seen == tick {
                 continue;
             }
             // An existing listener's last point is the current one when merging: every
             // tick updates every present listener, and absent ones are dropped below.
-            match ring.last_mut() {
-                Some(last) if merging => *last = queue,
-                _ => ring.push(queue),
+            for (ring, value) in [
+                (&mut series.queue, queue),
+                (&mut series.close_wait, close_wait),
+            ] {
+                match ring.last_mut() {
+                    Some(last) if merging => *last = value,
+                    _ => ring.push(value),
+                }
             }
-            *seen = tick;
+            series.seen = tick;
         }
-        self.listeners.retain(|_, (_, seen)| *seen == tick);
+        self.listeners.retain(|_, l| l.seen == tick);
     }
 
     /// Heap bytes held now (rings and maps).
     pub fn heap_bytes(&self) -> usize {
         let map_entry = size_of::<PortKey>() + size_of::<PortHistory>() + 8;
-        let listener_entry = size_of::<ListenerKey>() + size_of::<(Ring<u32>, u32)>() + 8;
+        let listener_entry = size_of::<ListenerKey>() + size_of::<ListenerSeries>() + 8;
         self.host.heap_bytes()
             + self.ports.capacity() * map_entry
             + self
@@ -258,7 +282,7 @@ impl History {
             + self
                 .listeners
                 .values()
-                .map(|(r, _)| r.heap_bytes())
+                .map(|l| l.queue.heap_bytes() + l.close_wait.heap_bytes())
                 .sum::<usize>()
             + self.candidates.capacity() * size_of::<((bool, u32), PortKey)>()
     }
@@ -268,7 +292,7 @@ impl History {
         self.capacity
             * (size_of::<HostPoint>()
                 + self.max_ports * size_of::<PortPoint>()
-                + self.max_listeners * size_of::<u32>())
+                + self.max_listeners * 2 * size_of::<u32>())
     }
 }
 
@@ -386,14 +410,14 @@ pub(super) mod tests {
         };
         for (ms, queue) in [(0, 1), (1000, 5), (1500, 7)] {
             h.begin_tick(at(ms));
-            h.record_listeners([(k(1), queue), (k(2), 0)].into_iter());
+            h.record_listeners([(k(1), queue, 0), (k(2), 0, 0)].into_iter());
         }
         assert_eq!(
             h.listener_queue(&k(1)).unwrap().iter().collect::<Vec<_>>(),
             vec![1, 7]
         );
         h.begin_tick(at(3000));
-        h.record_listeners([(k(2), 3)].into_iter());
+        h.record_listeners([(k(2), 3, 0)].into_iter());
         assert!(h.listener_queue(&k(1)).is_none());
         assert_eq!(h.listener_queue(&k(2)).unwrap().len(), 3);
     }
@@ -408,7 +432,7 @@ pub(super) mod tests {
                 inode: i,
             })
             .collect();
-        h.record_listeners(keys.iter().map(|k| (*k, 0)));
+        h.record_listeners(keys.iter().map(|k| (*k, 0, 0)));
         assert_eq!(
             keys.iter()
                 .filter(|k| h.listener_queue(k).is_some())

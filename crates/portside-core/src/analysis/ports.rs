@@ -100,10 +100,13 @@ pub struct PortRow {
     pub key: PortKey,
     /// Sockets per state, indexed by [`TcpState::index`].
     pub counts: [u32; TcpState::COUNT],
-    /// Connections on this port that appeared since the previous tick (see `rates`).
+    /// Connections on this port that appeared since the previous tick (see `connections` and `insight::churn`).
     pub new: u32,
-    /// Connections on this port that closed since the previous tick (see `rates`).
+    /// Connections on this port that closed since the previous tick (see `connections` and `insight::churn`).
     pub closed: u32,
+    /// Open connections (full sockets with a remote end, TIME_WAIT excluded): what the
+    /// exact churn compares between ticks.
+    pub live: u32,
     /// Some socket listens on this port.
     pub listening: bool,
 }
@@ -115,6 +118,7 @@ impl PortRow {
             counts: [0; TcpState::COUNT],
             new: 0,
             closed: 0,
+            live: 0,
             listening: false,
         }
     }
@@ -184,6 +188,10 @@ impl PortTable {
     /// Every port with sockets or events this tick, in first-seen order.
     pub fn rows(&self) -> &[PortRow] {
         &self.rows
+    }
+
+    pub(crate) fn rows_mut(&mut self) -> &mut [PortRow] {
+        &mut self.rows
     }
 
     /// Heap bytes held (for the memory budget).

@@ -253,7 +253,7 @@ mod tests {
         let mut snap = snapshot(at(0), sockets);
         snap.ephemeral_range = (33000, 33099); // 100 ports: percentages are counts
         let mut insight = Insight::default();
-        insight.update(&snap);
+        insight.update(&mut snap);
         let r = TimeWaitReport::build(&insight, &snap, 2);
 
         assert_eq!(r.total, 5);
@@ -310,7 +310,7 @@ mod tests {
         );
         snap.ephemeral_range = (32768, 60999);
         let mut insight = Insight::default();
-        insight.update(&snap);
+        insight.update(&mut snap);
         let r = TimeWaitReport::build(&insight, &snap, 5);
         let settings = KernelSettings {
             ephemeral_range: (32768, 60999),

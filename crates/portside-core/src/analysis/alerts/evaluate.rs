@@ -240,7 +240,7 @@ mod tests {
         let mut insight = Insight::default();
         let mut snap = snapshot(at(0), sockets);
         snap.ephemeral_range = (40000, 40099);
-        insight.update(&snap);
+        insight.update(&mut snap);
         let alerts: Vec<Alert> = rules.iter().map(|r| Alert::parse(r).unwrap()).collect();
         evaluate(&alerts, &insight)
     }
@@ -347,7 +347,7 @@ mod tests {
         sockets.extend(many(20, TcpState::CloseWait, 22, 2));
         let alerts = configure::<&str>(&[]).unwrap();
         let mut insight = Insight::default();
-        insight.update(&snapshot(at(0), sockets));
+        insight.update(&mut snapshot(at(0), sockets));
         assert!(evaluate(&alerts, &insight).is_empty());
     }
 }

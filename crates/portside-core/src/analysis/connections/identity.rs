@@ -1,4 +1,8 @@
-//! Connection identities as seeded 64-bit fingerprints, and a radix sort by fingerprint.
+//! Connection identities as uniform 64-bit keys, and a radix sort by key.
+//!
+//! A socket's identity is its kernel cookie, spread over 64 bits by a bijection (so two
+//! cookies never share a key: exact). Without a cookie (the `/proc/net` fallback), it is a
+//! seeded 64-bit fingerprint of (proto, local, remote).
 //!
 //! Matching 100k identities between ticks by sorting and merging two lists beats hash
 //! probes: a table that large does not stay in cache between ticks (the snapshot streams
@@ -34,6 +38,18 @@ impl Fingerprinter {
         h.write_u64(tag | u64::from(local.port()) << 16 | u64::from(remote.port()) << 32);
         h.finish()
     }
+}
+
+/// The key of a kernel cookie: murmur3's 64-bit finalizer, a bijection (xor-shifts and odd
+/// multiplications are invertible), so distinct cookies keep distinct keys, while the
+/// kernel's sequential cookies spread uniformly over the top bits the radix sort uses.
+pub fn cookie_key(cookie: u64) -> u64 {
+    let mut k = cookie;
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
 }
 
 /// Sort `v` by the fingerprint `id` of its elements (`scratch` is a reusable buffer).
@@ -86,6 +102,25 @@ mod tests {
         assert_ne!(f.of(Proto::Tcp, a, b), f.of(Proto::Tcp, b, a));
         assert_ne!(f.of(Proto::Tcp, a, b), f.of(Proto::Udp, a, b));
         assert_ne!(f.of(Proto::Tcp, a, b), f.of(Proto::Tcp, mapped, b));
+    }
+
+    #[test]
+    fn cookie_keys_are_distinct_and_spread() {
+        let keys: Vec<u64> = (1..=100_000u64).map(cookie_key).collect();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), keys.len(), "a bijection never collides");
+        // Sequential cookies land in every one of the 2048 top-11-bit buckets.
+        let mut buckets = vec![0u32; 2048];
+        for k in &keys {
+            buckets[(k >> 53) as usize] += 1;
+        }
+        assert!(
+            buckets.iter().all(|&b| b > 10),
+            "{:?}",
+            buckets.iter().min()
+        );
     }
 
     #[test]
