@@ -11,6 +11,7 @@ use clap::error::ErrorKind;
 
 use portside_core::engine::{Engine, EngineConfig, KernelSource};
 
+use crate::analysis::printable::{message_line, quoted};
 use crate::cli::{self, Cli, Command, Config, ConfigCommand, Mode, UsageError, stdout_is_tty};
 use crate::config::{FileSettings, Settings, location};
 use crate::output::tick::{Parts, Print};
@@ -24,6 +25,10 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Run portside with the process's arguments; the whole program behind `main`.
 pub fn main() -> ExitCode {
+    if let Some(bad) = non_utf8_argument(std::env::args_os()) {
+        say(&format!("portside: error: {bad}"));
+        return ExitCode::from(EXIT_USAGE);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
@@ -35,12 +40,12 @@ pub fn main() -> ExitCode {
         Ok(Some(c)) => c,
         Ok(None) => return ExitCode::SUCCESS,
         Err(Prepared::Usage(e)) => {
-            eprintln!("portside: error: {e}");
+            say(&format!("portside: error: {e}"));
             return ExitCode::from(EXIT_USAGE);
         }
         Err(Prepared::Failed(e)) if is_broken_pipe(&e) => return ExitCode::SUCCESS,
         Err(Prepared::Failed(e)) => {
-            eprintln!("portside: error: {e:#}");
+            say(&format!("portside: error: {e:#}"));
             return ExitCode::FAILURE;
         }
     };
@@ -55,7 +60,7 @@ pub fn main() -> ExitCode {
             ExitCode::from(128u8.saturating_add(u8::try_from(sig).unwrap_or(0)))
         }
         Err(e) => {
-            eprintln!("portside: error: {e:#}");
+            say(&format!("portside: error: {e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -131,7 +136,7 @@ fn prepare(cli: Cli) -> Result<Option<Config>, Prepared> {
             .load_theme()
             .map_err(|e| Prepared::Usage(e.to_string()))?;
         if let Some(note) = &located.note {
-            eprintln!("{note}");
+            say(note);
         }
         let mut out = io::stdout().lock();
         out.write_all(settings.show_text(located.path.as_deref()).as_bytes())
@@ -140,7 +145,7 @@ fn prepare(cli: Cli) -> Result<Option<Config>, Prepared> {
         return Ok(None);
     }
     if let Some(note) = &located.note {
-        eprintln!("{note}");
+        say(note);
     }
     Ok(Some(cli.into_config(&settings, stdout_is_tty())?))
 }
@@ -170,6 +175,27 @@ fn init(path: Option<&Path>, force: bool) -> Result<(), Prepared> {
     Ok(())
 }
 
+/// Write one message line to stderr: control characters escaped, long quoted parts cut
+/// (a 100 KB argument is not echoed whole). A write error is ignored: stderr may be a
+/// terminal that went away, and `eprintln!` would panic there.
+fn say(line: &str) {
+    let mut line = message_line(line);
+    line.push('\n');
+    let _ = io::stderr().write_all(line.as_bytes());
+}
+
+/// The first argument that is not valid UTF-8, named by position and shown lossily.
+fn non_utf8_argument(args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
+    args.enumerate().skip(1).find_map(|(n, arg)| {
+        arg.to_str().is_none().then(|| {
+            format!(
+                "argument {n} ({}) is not valid UTF-8",
+                quoted(&arg.to_string_lossy())
+            )
+        })
+    })
+}
+
 /// Help and version print as clap renders them; every other error becomes one line
 /// naming the bad part, with exit code 2.
 fn clap_exit(e: &clap::Error) -> ExitCode {
@@ -187,10 +213,10 @@ fn clap_exit(e: &clap::Error) -> ExitCode {
                 .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
                 .collect();
-            eprintln!(
+            say(&format!(
                 "portside: error: {} (see --help)",
                 first.join(" ").trim_start_matches("error: ")
-            );
+            ));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -262,11 +288,11 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
             .settings
             .unwrap_or_else(|| KernelSettings::read(&config.sampler.proc_root));
         if !noted && let Some(note) = output::coverage_note(snapshot) {
-            eprintln!("{note}");
+            say(&note);
             noted = true;
         }
         if !selection_noted && let Some(note) = &tick.note {
-            eprintln!("portside: {note}");
+            say(&format!("portside: {note}"));
             selection_noted = true;
         }
         let parts = Parts {

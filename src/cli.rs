@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use crate::analysis::alerts::{Alert, AlertError};
 use crate::analysis::filter::Filter;
+use crate::analysis::printable::quoted;
 use crate::config::{ConfigChoice, Flags, Pair, Settings, ThemeChoice};
 use crate::model::Query;
 use crate::output::Format;
@@ -383,32 +384,45 @@ pub fn stdout_is_tty() -> bool {
     std::io::stdout().is_terminal()
 }
 
-/// `500ms`, `2s`, `1m30s`, `1.5s`, `0`; a bare number is seconds.
+/// Shortest non-zero interval: anything shorter is a typo, not a sampling rate.
+pub const INTERVAL_MIN: Duration = Duration::from_millis(10);
+/// Longest interval: one day.
+pub const INTERVAL_MAX: Duration = Duration::from_secs(86_400);
+
+/// `500ms`, `2s`, `1m30s`, `1.5s`, `0`; a bare number is seconds. 0 (back to back) or
+/// [`INTERVAL_MIN`] to [`INTERVAL_MAX`].
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if (0.0..=86_400.0 * 365.0).contains(&secs) {
-            return Ok(Duration::from_secs_f64(secs));
+    let bad = |why: &str| format!("invalid duration {}: {why}", quoted(s));
+    let d = match t.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+            Duration::try_from_secs_f64(secs).map_err(|_| bad("too long"))?
         }
-        return Err(format!(
-            "invalid duration '{s}': must be 0 or more, e.g. 500ms, 2s, 1m"
-        ));
+        Ok(secs) if secs < 0.0 => return Err(bad("must not be negative")),
+        Ok(_) => return Err(bad("expected e.g. 500ms, 2s, 1m")),
+        Err(_) => humantime::parse_duration(t).map_err(|_| {
+            bad(if t.starts_with('-') {
+                "must not be negative"
+            } else {
+                "expected e.g. 500ms, 2s, 1m"
+            })
+        })?,
+    };
+    if d.is_zero() || (INTERVAL_MIN..=INTERVAL_MAX).contains(&d) {
+        Ok(d)
+    } else {
+        Err(bad("must be 0 (back to back) or from 10ms to 1 day"))
     }
-    humantime::parse_duration(t).map_err(|_| {
-        let why = if t.starts_with('-') {
-            "must not be negative"
-        } else {
-            "expected e.g. 500ms, 2s, 1m"
-        };
-        format!("invalid duration '{s}': {why}")
-    })
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
     match s.trim().parse::<u64>() {
-        Ok(0) => Err(format!("invalid count '{s}': must be at least 1")),
+        Ok(0) => Err(format!("invalid count {}: must be at least 1", quoted(s))),
         Ok(n) => Ok(n),
-        Err(_) => Err(format!("invalid count '{s}': expected a whole number >= 1")),
+        Err(_) => Err(format!(
+            "invalid count {}: expected a whole number >= 1",
+            quoted(s)
+        )),
     }
 }
 
@@ -426,6 +440,21 @@ mod tests {
         for bad in ["abc", "-1s", "-1", "1x", "", "inf", "NaN"] {
             let e = parse_interval(bad).unwrap_err();
             assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+        // 0, or 10ms to one day (issue 16: 0.0000001s and 500000y were accepted).
+        assert_eq!(parse_interval("10ms"), Ok(Duration::from_millis(10)));
+        assert_eq!(parse_interval("1day"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_interval("0s"), Ok(Duration::ZERO));
+        for bad in [
+            "0.0000001s",
+            "0.0000001",
+            "9ms",
+            "500000y",
+            "1day 1s",
+            "1e300",
+        ] {
+            let e = parse_interval(bad).unwrap_err();
+            assert!(e.contains(&format!("'{bad}'")), "{bad}: {e}");
         }
     }
 

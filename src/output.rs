@@ -157,6 +157,13 @@ pub fn endpoint(addr: std::net::SocketAddr) -> String {
 /// could not be read for lack of privilege.
 pub fn coverage_note(snapshot: &Snapshot) -> Option<String> {
     let c = &snapshot.coverage;
+    if crate::source::process::real_user::capable_non_root() {
+        return Some(format!(
+            "portside: running with capabilities as uid {}: owners show their pid and name; \
+             command line, user, memory and CPU only where uid {0} may read them itself",
+            rustix::process::getuid().as_raw()
+        ));
+    }
     if c.permission_denied == 0 {
         return None;
     }

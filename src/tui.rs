@@ -72,8 +72,8 @@ pub struct TuiConfig {
     pub keymap: keys::KeyMap,
 }
 
-/// The TUI ended because of a signal (SIGTERM, SIGHUP, SIGINT, SIGQUIT); the terminal is
-/// restored. The caller may exit with status 128 + signal.
+/// The TUI ended because of a signal (any that ends a process by default) or a hang-up of
+/// its terminal (SIGHUP); the terminal is restored. The caller exits with 128 + signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("terminated by signal {0}")]
 pub struct Terminated(pub i32);
@@ -153,6 +153,13 @@ pub fn run_with(config: TuiConfig, source: impl SnapshotSource) -> anyhow::Resul
     cancel.cancel();
     let restored = terminal::restore().context("cannot restore the terminal");
     drop(signals);
+    // A terminal that hung up cannot be restored, nor shown an error: leave as SIGHUP does.
+    if app.quit_reason() == Some(&QuitReason::Signal(signal_hook::consts::SIGHUP)) {
+        // ratatui's `Terminal` shows the cursor on drop and reports a failure with
+        // `eprintln!`, which panics on a dead stderr (exit 101): not dropped here.
+        std::mem::forget(term);
+        return Err(Terminated(signal_hook::consts::SIGHUP).into());
+    }
     result?;
     restored?;
     match app.quit_reason() {
@@ -205,7 +212,15 @@ fn event_loop(
             engine.set_filter(filter, text);
         }
         app.sync();
-        term.draw(|frame| render::render(frame, app))?;
+        match term.draw(|frame| render::render(frame, app)) {
+            Ok(_) => {}
+            // Drawing on a terminal that went away: a hang-up.
+            Err(e) if terminal::is_gone(&e) => {
+                app.update(Event::Signal(signal_hook::consts::SIGHUP), Instant::now());
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
         let event = rx.recv().context("all event sources stopped")?;
         app.update(event, Instant::now());
         while app.quit_reason().is_none()

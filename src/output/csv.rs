@@ -1,11 +1,15 @@
 //! CSV output: one row per socket, a `time` column so streamed snapshots stay one table.
+//! Text from other processes (names, services) goes through [`csv_cell`]: no control
+//! characters, and no cell a spreadsheet would run as a formula.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
 use crate::analysis::filter::Filter;
 use crate::analysis::group::PortGroup;
+use crate::analysis::printable::csv_cell;
 use crate::analysis::sides::Listening;
 use crate::model::{PortClass, Proto, Snapshot, TcpState};
 use crate::output::json::attribution;
@@ -30,7 +34,7 @@ struct Row<'a> {
     /// Owner process names separated by `;`.
     processes: String,
     attribution: &'static str,
-    service: Option<&'static str>,
+    service: Option<Cow<'static, str>>,
     port_class: &'static str,
 }
 
@@ -67,9 +71,9 @@ pub fn write_sockets(
             uid: s.uid,
             inode: s.inode,
             pids: join(&|p| p.pid.to_string()),
-            processes: join(&|p| p.name.clone()),
+            processes: csv_cell(&join(&|p| p.name.clone())).into_owned(),
             attribution: attribution(s.owners),
-            service: local_service(&listening, snapshot, s, opts),
+            service: local_service(&listening, snapshot, s, opts).map(csv_cell),
             port_class: PortClass::of(s.local.port()).name(),
         })
         .map_err(io::Error::other)?;
@@ -122,10 +126,7 @@ pub fn write_groups(
             time.clone(),
             g.proto.name().to_string(),
             g.port.to_string(),
-            g.service
-                .filter(|_| !opts.numeric)
-                .unwrap_or("")
-                .to_string(),
+            csv_cell(g.service.filter(|_| !opts.numeric).unwrap_or("")).into_owned(),
             PortClass::of(g.port).name().to_string(),
             g.listening.to_string(),
         ];
@@ -140,13 +141,8 @@ pub fn write_groups(
                 .collect::<Vec<_>>()
                 .join(";"),
         );
-        rec.push(
-            procs
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(";"),
-        );
+        let names: Vec<&str> = procs.iter().map(|p| p.name.as_str()).collect();
+        rec.push(csv_cell(&names.join(";")).into_owned());
         out.write_record(&rec).map_err(io::Error::other)?;
     }
     out.flush()

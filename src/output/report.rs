@@ -260,6 +260,7 @@ pub fn listeners(insight: &Insight, snapshot: &Snapshot) -> Vec<ListenerJson> {
 /// Firing alerts as text lines.
 pub fn write_alerts_text(fired: &[FiredAlert], out: &mut String) {
     for a in fired {
-        let _ = writeln!(out, "ALERT {}: {}", a.severity.name(), a.message);
+        let message = crate::analysis::printable::printable(&a.message);
+        let _ = writeln!(out, "ALERT {}: {message}", a.severity.name());
     }
 }

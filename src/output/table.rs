@@ -1,8 +1,10 @@
 //! Aligned text table, like `ss`/`netstat`, sorted by local port then state.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use crate::analysis::filter::Filter;
+use crate::analysis::printable::printable;
 use crate::analysis::sides::{Listening, Service};
 use crate::model::Snapshot;
 use crate::model::{Owners, Unattributed};
@@ -57,7 +59,7 @@ pub fn write_sockets(
 }
 
 /// Write rows under headers, each column as wide as its widest cell, two spaces apart;
-/// `right[c]` right-aligns column `c` (numbers).
+/// `right[c]` right-aligns column `c` (numbers). Cells are passed through [`printable`].
 pub fn write_aligned<R: AsRef<[String]>>(
     w: &mut dyn Write,
     headers: &[&str],
@@ -65,9 +67,14 @@ pub fn write_aligned<R: AsRef<[String]>>(
     rows: &[R],
 ) -> io::Result<()> {
     let n = headers.len();
+    // Names and users come from other processes: control characters shown, not sent.
+    let rows: Vec<Vec<Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| r.as_ref().iter().map(|c| printable(c)).collect())
+        .collect();
     let mut width: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (c, cell) in row.as_ref().iter().enumerate().take(n) {
+    for row in &rows {
+        for (c, cell) in row.iter().enumerate().take(n) {
             width[c] = width[c].max(cell.chars().count());
         }
     }
@@ -93,8 +100,8 @@ pub fn write_aligned<R: AsRef<[String]>>(
         w.write_all(line.as_bytes())
     };
     emit(&mut headers.iter().copied())?;
-    for row in rows {
-        emit(&mut row.as_ref().iter().map(String::as_str))?;
+    for row in &rows {
+        emit(&mut row.iter().map(AsRef::as_ref))?;
     }
     Ok(())
 }

@@ -82,6 +82,8 @@ pub struct Prompt {
     pub input: LineInput,
     /// Why the text does not parse; the last valid filter stays applied meanwhile.
     pub error: Option<FilterError>,
+    /// A note about the last edit (a paste cut to the prompt's limit), shown like an error.
+    pub note: Option<String>,
     before: (String, Filter),
 }
 
@@ -256,10 +258,14 @@ impl App {
 
     /// Lines the prompt's error message takes above the input line: wrapped, at most two.
     pub fn prompt_error_lines(&self, width: u16) -> u16 {
-        match self.prompt.as_ref().and_then(|p| p.error.as_ref()) {
+        let message = self
+            .prompt
+            .as_ref()
+            .and_then(|p| p.error.as_ref().map(ToString::to_string).or(p.note.clone()));
+        match message {
             None => 0,
             Some(e) => {
-                let len = e.to_string().chars().count();
+                let len = e.chars().count();
                 if len > usize::from(width.max(1)) {
                     2
                 } else {
@@ -292,6 +298,11 @@ impl App {
             Event::Input(TermEvent::Mouse(mouse)) => {
                 if let (Mode::Normal, Some(action)) = (self.mode(), actions::mouse_action(mouse)) {
                     self.apply(action);
+                }
+            }
+            Event::Input(TermEvent::Paste(text)) => {
+                if self.mode() == Mode::Prompt {
+                    self.paste(&text);
                 }
             }
             Event::Input(TermEvent::Resize(w, h)) => {

@@ -27,7 +27,8 @@ pub enum Event {
     SampleError(String),
     /// Time passed (ages on screen move on even with a long interval).
     Clock,
-    /// SIGTERM, SIGHUP, SIGINT or SIGQUIT arrived: restore the terminal and leave.
+    /// A signal that ends a process by default arrived (SIGTERM, SIGHUP, SIGUSR1, ...; see
+    /// `terminal::signals`), or the terminal hung up: restore the terminal and leave.
     Signal(i32),
     /// Reading the terminal failed (e.g. it went away): leave with this error.
     InputFailed(String),
@@ -65,6 +66,12 @@ fn read_input(tx: &Sender<Event>, cancel: &Cancel) {
                     Event::Clock
                 }
                 Ok(None) => continue,
+                // The terminal went away: that is a hang-up (the kernel's SIGHUP may not
+                // have arrived yet), ended like one.
+                Err(e) if crate::tui::terminal::is_gone(&e) => {
+                    let _ = tx.send(Event::Signal(signal_hook::consts::SIGHUP));
+                    return;
+                }
                 Err(e) => {
                     let _ = tx.send(Event::InputFailed(e.to_string()));
                     return;
@@ -85,8 +92,8 @@ pub struct SignalForwarder {
 
 impl SignalForwarder {
     pub fn spawn(tx: Sender<Event>) -> io::Result<SignalForwarder> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])?;
+        let mut signals =
+            signal_hook::iterator::Signals::new(crate::tui::terminal::signals::forwarded())?;
         let handle = signals.handle();
         let thread = thread::Builder::new()
             .name("signals".into())

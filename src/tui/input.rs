@@ -8,6 +8,10 @@ pub struct LineInput {
 }
 
 impl LineInput {
+    /// The longest text the prompt takes: far more than any filter anyone types, and a
+    /// bound on what a runaway paste costs to parse and draw on every key.
+    pub const MAX_CHARS: usize = 1024;
+
     /// Starts with `text` and the cursor at its end.
     pub fn new(text: &str) -> LineInput {
         LineInput {
@@ -32,10 +36,28 @@ impl LineInput {
             .map_or(self.text.len(), |(b, _)| b)
     }
 
-    pub fn insert(&mut self, c: char) {
+    /// Inserts `c` at the cursor; `false` (and nothing inserted) at [`Self::MAX_CHARS`].
+    pub fn insert(&mut self, c: char) -> bool {
+        if self.text.chars().count() >= Self::MAX_CHARS {
+            return false;
+        }
         let at = self.byte_at(self.cursor);
         self.text.insert(at, c);
         self.cursor += 1;
+        true
+    }
+
+    /// Inserts as much of `s` at the cursor as fits under [`Self::MAX_CHARS`]; returns how
+    /// many characters went in.
+    pub fn insert_str(&mut self, s: &str) -> usize {
+        let room = Self::MAX_CHARS.saturating_sub(self.text.chars().count());
+        let end = s.char_indices().nth(room).map_or(s.len(), |(b, _)| b);
+        let taken = &s[..end];
+        let at = self.byte_at(self.cursor);
+        self.text.insert_str(at, taken);
+        let n = taken.chars().count();
+        self.cursor += n;
+        n
     }
 
     /// Deletes the character before the cursor.
@@ -106,6 +128,21 @@ mod tests {
         assert_eq!((input.text(), input.cursor()), ("ort:88", 6));
         input.clear();
         assert_eq!((input.text(), input.cursor()), ("", 0));
+    }
+
+    #[test]
+    fn input_is_capped() {
+        let mut input = LineInput::new("port:");
+        let long = "8".repeat(5000);
+        assert_eq!(input.insert_str(&long), LineInput::MAX_CHARS - 5);
+        assert_eq!(input.text().chars().count(), LineInput::MAX_CHARS);
+        assert_eq!(input.cursor(), LineInput::MAX_CHARS);
+        assert!(!input.insert('9'));
+        input.home();
+        input.delete();
+        assert!(input.insert('é'));
+        assert_eq!(input.insert_str("ab"), 0);
+        assert_eq!(input.cursor(), 1);
     }
 
     #[test]

@@ -11,10 +11,15 @@ use crate::tui::app::{App, Prompt};
 pub fn render(frame: &mut Frame, area: Rect, app: &App, prompt: &Prompt) {
     let theme = app.theme;
     let input_y = area.bottom().saturating_sub(1);
-    if let Some(e) = &prompt.error {
+    let message = prompt
+        .error
+        .as_ref()
+        .map(ToString::to_string)
+        .or_else(|| prompt.note.clone());
+    if let Some(message) = message {
         let error_area = Rect::new(area.x, area.y, area.width, input_y - area.y);
         frame.render_widget(
-            Paragraph::new(Line::styled(e.to_string(), theme.error())).wrap(Wrap { trim: false }),
+            Paragraph::new(Line::styled(message, theme.error())).wrap(Wrap { trim: false }),
             error_area,
         );
     }

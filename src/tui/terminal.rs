@@ -1,6 +1,8 @@
-//! Terminal setup and restore: raw mode, alternate screen, mouse capture. Restored on
-//! every way out: normal return, error (`leave` in `run`), panic of the UI thread (hook),
-//! and signals (forwarded as events, so the normal path runs).
+//! Terminal setup and restore: raw mode, alternate screen, mouse capture, bracketed paste.
+//! Restored on every way out: normal return, error (`leave` in `run`), panic of the UI
+//! thread (hook), and every signal that ends a process by default (`signals`).
+
+pub mod signals;
 
 use std::io::{self, Stdout, stdout};
 use std::panic::{self, PanicHookInfo};
@@ -8,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, ThreadId};
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
@@ -28,10 +32,18 @@ type Hook = Arc<dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static>;
 /// Switches the terminal to full-screen mode and installs the panic hook.
 pub fn enter() -> io::Result<Term> {
     install_panic_hook();
+    signals::install_fault_handler();
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
     let mut out = stdout();
-    if let Err(e) = execute!(out, EnterAlternateScreen, EnableMouseCapture) {
+    // Bracketed paste: a paste arrives as one event, not as thousands of keys (crossterm
+    // stalls on a multi-kilobyte burst of key input).
+    if let Err(e) = execute!(
+        out,
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste
+    ) {
         let _ = restore();
         return Err(e);
     }
@@ -48,11 +60,23 @@ pub fn restore() -> io::Result<()> {
     let raw = disable_raw_mode();
     let screen = execute!(
         stdout(),
+        DisableBracketedPaste,
         DisableMouseCapture,
         LeaveAlternateScreen,
         cursor::Show
     );
+    signals::remove_fault_handler();
     raw.and(screen)
+}
+
+/// Whether a terminal read or write failed because the terminal went away (its emulator
+/// or tmux server died): a hang-up, not a fault of ours.
+pub fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+        || matches!(
+            e.raw_os_error(),
+            Some(libc::EIO | libc::ENXIO | libc::ENOTTY | libc::EBADF | libc::ENODEV)
+        )
 }
 
 /// Chains a hook in front of the current one: a panic on the UI thread restores the

@@ -9,6 +9,7 @@ pub mod history;
 pub mod insight;
 pub mod listeners;
 pub mod ports;
+pub mod printable;
 pub mod rates;
 pub mod ring;
 pub mod sides;

@@ -59,6 +59,7 @@ impl App {
                 self.prompt = Some(Prompt {
                     input: LineInput::new(&self.filter_text),
                     error: None,
+                    note: None,
                     before: (self.filter_text.clone(), self.filter.clone()),
                 });
             }
@@ -98,12 +99,34 @@ impl App {
         self.sync();
     }
 
+    /// A bracketed paste into the prompt: inserted as typed, line breaks and other control
+    /// characters as spaces, cut at the prompt's limit with a note saying so.
+    pub(crate) fn paste(&mut self, text: &str) {
+        let Some(prompt) = self.prompt.as_mut() else {
+            return;
+        };
+        let cleaned: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let offered = cleaned.chars().count();
+        let taken = prompt.input.insert_str(&cleaned);
+        prompt.note = (taken < offered).then(|| {
+            format!(
+                "pasted text cut: the filter is at most {} characters ({taken} of {offered} pasted)",
+                LineInput::MAX_CHARS
+            )
+        });
+        self.reparse_prompt();
+    }
+
     /// Edits the prompt's text; the filter follows as long as the text parses.
     fn edit_prompt(&mut self, action: Action) {
         let Some(prompt) = self.prompt.as_mut() else {
             return;
         };
         let input = &mut prompt.input;
+        prompt.note = None;
         match action {
             Action::PromptBackspace => input.backspace(),
             Action::PromptDelete => input.delete(),
@@ -112,10 +135,25 @@ impl App {
             Action::PromptHome => input.home(),
             Action::PromptEnd => input.end(),
             Action::PromptClear => input.clear(),
-            Action::PromptInsert(c) => input.insert(c),
+            Action::PromptInsert(c) => {
+                if !input.insert(c) {
+                    prompt.note = Some(format!(
+                        "the filter is at most {} characters",
+                        LineInput::MAX_CHARS
+                    ));
+                }
+            }
             _ => return,
         }
-        let text = input.text().to_string();
+        self.reparse_prompt();
+    }
+
+    /// The filter follows the prompt's text as long as it parses.
+    fn reparse_prompt(&mut self) {
+        let Some(prompt) = self.prompt.as_mut() else {
+            return;
+        };
+        let text = prompt.input.text().to_string();
         let parsed = (self.parse_filter)(&text);
         prompt.error = parsed.as_ref().err().cloned();
         if let Ok(filter) = parsed

@@ -33,11 +33,13 @@ mod fdscan;
 mod fixture;
 #[cfg(test)]
 mod holders;
+mod identity;
 mod index;
 #[cfg(test)]
 mod live;
 mod plan;
 mod procroot;
+pub use procroot::parse_socket_link;
 mod resolve;
 mod search;
 #[cfg(test)]
@@ -193,6 +195,7 @@ impl OwnerJoin {
             );
         };
         self.refresh(&root, sockets);
+        self.follow_owners(&root);
         let prefetched = self.prefetched.take();
         let all_read = self.all_read(prefetched);
         if all_read {

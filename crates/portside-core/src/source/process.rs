@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::ffi::CStr;
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::io::{self, Read};
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use std::sync::Arc;
 use rustix::fs::{Mode, OFlags};
 
 use crate::model::Process;
+
+pub mod real_user;
 
 /// Longest command line kept (bytes); a pathological argv does not cost megabytes per owner.
 const MAX_CMDLINE: u64 = 64 * 1024;
@@ -41,13 +44,25 @@ impl DetailError {
     }
 }
 
-/// The two fields of `/proc/<pid>/stat` the owner join needs.
+/// The fields of `/proc/<pid>/stat` the owner join needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatLine<'a> {
     /// `comm`, between the first `(` and the last `)`: it may itself hold spaces and parens.
     pub comm: &'a [u8],
     /// Field 22, clock ticks since boot.
     pub start_time: u64,
+    /// Changes with every exec and rename: a hash of `comm` and of where the program's code,
+    /// stack and arguments are mapped (fields 26-28 and 48-49, which a new program image
+    /// moves; they read 0 for processes we may not trace, leaving `comm` alone).
+    pub exec: u64,
+}
+
+/// Which process a pid is now, from one read of its `stat`: the start time tells a reused
+/// pid, `exec` an exec or rename (see [`StatLine::exec`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub start_time: u64,
+    pub exec: u64,
 }
 
 /// Parse `/proc/<pid>/stat`; `None` when it is truncated or garbled.
@@ -60,12 +75,23 @@ pub fn parse_stat(line: &[u8]) -> Option<StatLine<'_>> {
     let comm = &line[open + 1..close];
     // After ") " come fields 3 (state) .. 52; start time is field 22, the 20th of them.
     let rest = line.get(close + 1..)?;
-    let field = rest
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty())
-        .nth(19)?;
-    let start_time = std::str::from_utf8(field).ok()?.trim_end().parse().ok()?;
-    Some(StatLine { comm, start_time })
+    let mut fields = rest.split(|&b| b == b' ').filter(|f| !f.is_empty());
+    let number = |f: &[u8]| -> Option<u64> { std::str::from_utf8(f).ok()?.trim_end().parse().ok() };
+    let start_time = number(fields.nth(19)?)?;
+    let mut hasher = std::hash::DefaultHasher::new();
+    comm.hash(&mut hasher);
+    // Fields 26, 27, 28 (code start/end, stack start), then 48, 49 (argv start/end).
+    for (i, f) in fields.by_ref().skip(3).take(3).enumerate() {
+        (i, number(f).unwrap_or(0)).hash(&mut hasher);
+    }
+    for (i, f) in fields.skip(19).take(2).enumerate() {
+        (i + 3, number(f).unwrap_or(0)).hash(&mut hasher);
+    }
+    Some(StatLine {
+        comm,
+        start_time,
+        exec: hasher.finish(),
+    })
 }
 
 /// Join a NUL-separated `/proc/<pid>/cmdline` with spaces (empty for kernel threads).
@@ -94,14 +120,27 @@ pub fn read_at(dir: BorrowedFd<'_>, name: &CStr, buf: &mut Vec<u8>, limit: u64) 
     Ok(())
 }
 
-/// Read `stat` under a pinned `/proc/<pid>` dir: the start time and `comm`.
-pub fn read_stat(pid_dir: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<(u64, String), DetailError> {
+/// Read `stat` under a pinned `/proc/<pid>` dir: the identity and `comm`.
+pub fn read_stat(
+    pid_dir: BorrowedFd<'_>,
+    buf: &mut Vec<u8>,
+) -> Result<(Identity, String), DetailError> {
+    let stat = read_identity(pid_dir, buf)?;
+    Ok((
+        stat,
+        String::from_utf8_lossy(parse_stat(buf).map_or(&[][..], |s| s.comm)).into_owned(),
+    ))
+}
+
+/// Read `stat` under a pinned `/proc/<pid>` dir: the identity alone (the per-tick check of
+/// an owner that was not re-read); `buf` keeps the line.
+pub fn read_identity(pid_dir: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<Identity, DetailError> {
     read_at(pid_dir, c"stat", buf, 4096).map_err(|e| DetailError::from_io(&e))?;
     let stat = parse_stat(buf).ok_or(DetailError::Malformed)?;
-    Ok((
-        stat.start_time,
-        String::from_utf8_lossy(stat.comm).into_owned(),
-    ))
+    Ok(Identity {
+        start_time: stat.start_time,
+        exec: stat.exec,
+    })
 }
 
 /// Read the details of the process behind `pid_dir` whose `stat` was already parsed.
@@ -115,12 +154,16 @@ pub fn read_details(
     fallback_uid: u32,
     buf: &mut Vec<u8>,
 ) -> Result<Process, DetailError> {
+    // Run by a user (with capabilities or not): only what that user may read.
+    let limited = real_user::limited();
     let cmdline = match read_at(pid_dir, c"cmdline", buf, MAX_CMDLINE) {
+        _ if limited && !real_user::may_read(pid_dir, c"cmdline") => String::new(),
         Ok(()) => parse_cmdline(buf),
         Err(e) if DetailError::from_io(&e) == DetailError::Gone => return Err(DetailError::Gone),
         Err(_) => String::new(),
     };
     let uid = match read_at(pid_dir, c"status", buf, 16 * 1024) {
+        _ if limited && !real_user::may_read(pid_dir, c"status") => real_user::HIDDEN_UID,
         Ok(()) => parse_real_uid(buf).unwrap_or(fallback_uid),
         Err(e) if DetailError::from_io(&e) == DetailError::Gone => return Err(DetailError::Gone),
         Err(_) => fallback_uid,
@@ -135,10 +178,11 @@ pub fn read_details(
     })
 }
 
-/// Process details by pid, valid for one start time; user names by uid.
+/// Process details by pid, valid for one start time and exec (see [`Identity`]); user names
+/// by uid.
 #[derive(Debug, Default)]
 pub struct ProcessCache {
-    by_pid: HashMap<u32, Arc<Process>>,
+    by_pid: HashMap<u32, (Arc<Process>, u64)>,
     users: UserNames,
 }
 
@@ -149,21 +193,43 @@ impl ProcessCache {
 
     /// The cached details of `pid`, only if they belong to the process started at `start_time`.
     pub fn get(&self, pid: u32, start_time: u64) -> Option<&Arc<Process>> {
-        self.by_pid.get(&pid).filter(|p| p.start_time == start_time)
+        self.by_pid
+            .get(&pid)
+            .map(|(p, _)| p)
+            .filter(|p| p.start_time == start_time)
+    }
+
+    /// The cached details of `pid`, only if read from the same program image (no exec or
+    /// rename since).
+    pub fn get_same(&self, pid: u32, id: Identity) -> Option<&Arc<Process>> {
+        self.by_pid
+            .get(&pid)
+            .filter(|(p, exec)| p.start_time == id.start_time && *exec == id.exec)
+            .map(|(p, _)| p)
     }
 
     /// Store freshly read details (replacing any older process with the same pid) and
     /// resolve the user name.
-    pub fn insert(&mut self, mut process: Process) -> Arc<Process> {
-        self.users.name(process.uid).clone_into(&mut process.user);
+    pub fn insert(&mut self, process: Process) -> Arc<Process> {
+        self.insert_with(process, 0)
+    }
+
+    /// [`Self::insert`], remembering the exec identity the details were read under.
+    pub fn insert_with(&mut self, mut process: Process, exec: u64) -> Arc<Process> {
+        if process.uid == real_user::HIDDEN_UID {
+            process.user = "?".to_string();
+        } else {
+            self.users.name(process.uid).clone_into(&mut process.user);
+        }
         let process = Arc::new(process);
-        self.by_pid.insert(process.pid, Arc::clone(&process));
+        self.by_pid
+            .insert(process.pid, (Arc::clone(&process), exec));
         process
     }
 
     /// Forget processes for which `keep(pid, start_time)` is false.
     pub fn retain(&mut self, mut keep: impl FnMut(u32, u64) -> bool) {
-        self.by_pid.retain(|&pid, p| keep(pid, p.start_time));
+        self.by_pid.retain(|&pid, (p, _)| keep(pid, p.start_time));
     }
 
     pub fn len(&self) -> usize {
@@ -380,12 +446,12 @@ mod tests {
         )
         .unwrap();
         let mut buf = Vec::new();
-        let (start, name) = read_stat(std::os::fd::AsFd::as_fd(&dir), &mut buf).unwrap();
-        assert!(start > 0);
+        let (id, name) = read_stat(std::os::fd::AsFd::as_fd(&dir), &mut buf).unwrap();
+        assert!(id.start_time > 0);
         let me = read_details(
             std::os::fd::AsFd::as_fd(&dir),
             std::process::id(),
-            start,
+            id.start_time,
             name,
             7,
             &mut buf,

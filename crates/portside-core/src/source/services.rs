@@ -108,7 +108,7 @@ fn iana_port_of(name: &str) -> Option<u16> {
 
 /// Parses a services file (`name port/proto aliases... # comment`): the first entry for a
 /// port/protocol wins, as `getservbyport` does; lines that do not parse are skipped.
-fn parse_services(text: &[u8]) -> HashMap<u32, Box<str>> {
+pub fn parse_services(text: &[u8]) -> HashMap<u32, Box<str>> {
     let mut map = HashMap::new();
     for line in text.split(|&b| b == b'\n') {
         let Ok(line) = std::str::from_utf8(line) else {

@@ -47,6 +47,10 @@ impl UsageMeter {
         processes
             .iter()
             .map(|p| match self.system.process(Pid::from_u32(p.pid)) {
+                // Not readable by the user who runs portside (see `process::real_user`).
+                _ if p.uid == crate::source::process::real_user::HIDDEN_UID => {
+                    ProcessUsage::default()
+                }
                 Some(sp) => {
                     let key = (p.pid, p.start_time);
                     self.measured.insert(key);

@@ -170,6 +170,14 @@ fn bare(body: &str, lookups: &Lookups<'_>) -> Result<Pred, String> {
         .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
     let hint = match suggest(body, words) {
         Some(s) => format!("; did you mean '{s}'?"),
+        // A long body is cut as quoted values are (it may be a 100 KB argument).
+        None if name_like && body.chars().count() > crate::analysis::printable::QUOTE_MAX => {
+            let head: String = body
+                .chars()
+                .take(crate::analysis::printable::QUOTE_MAX)
+                .collect();
+            format!("; for a process name, write proc:{head}…")
+        }
         None if name_like => format!("; for a process name, write proc:{body}"),
         None => String::new(),
     };

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use super::{ServiceLookup, UserLookup};
+use crate::analysis::printable::quoted;
 
 /// An inclusive range of ports, pids or uids; a single value is `lo == hi`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub(super) fn number(text: &str, what: &str, max: u32) -> Result<u32, String> {
         return Err(format!("missing {what} number"));
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("'{text}' is not a {what} number"));
+        return Err(format!("{} is not a {what} number", quoted(text)));
     }
     // Saturate instead of overflowing: any value past `max` gets the same message.
     let value = text.bytes().fold(0u64, |acc, b| {
@@ -44,6 +45,8 @@ pub(super) fn number(text: &str, what: &str, max: u32) -> Result<u32, String> {
     });
     match u32::try_from(value) {
         Ok(v) if v <= max => Ok(v),
+        // A number this long is shown cut, not whole (it may be 100 KB).
+        _ if text.len() > 20 => Err(format!("{what} {} is out of range 0-{max}", quoted(text))),
         _ => Err(format!("{what} {text} is out of range 0-{max}")),
     }
 }
@@ -62,6 +65,12 @@ pub(super) fn range<T: PartialOrd + Copy + fmt::Display>(
     }
     if b.is_empty() {
         return Err(format!("range '{item}' has no end"));
+    }
+    if b.contains('-') {
+        return Err(format!(
+            "{} is not a range: a range has two ends, e.g. 8000-8100",
+            quoted(item)
+        ));
     }
     let (lo, hi) = (bound(a)?, bound(b)?);
     if lo > hi {
@@ -134,6 +143,23 @@ pub(super) fn user(item: &str, lookup: Option<UserLookup<'_>>) -> Result<User, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_has_two_ends() {
+        // Issue 16: `port:1-2-3` said "unknown service '2-3'".
+        let lookup = |name: &str| (name == "http-alt").then_some(8080u16);
+        let e = port_range("1-2-3", Some(&lookup)).unwrap_err();
+        assert_eq!(
+            e,
+            "'1-2-3' is not a range: a range has two ends, e.g. 8000-8100"
+        );
+        assert_eq!(
+            port_range("http-alt", Some(&lookup)),
+            Ok(Range { lo: 8080, hi: 8080 })
+        );
+        let e = number(&"9".repeat(10_000), "port", 65535).unwrap_err();
+        assert!(e.len() < 150, "{e}");
+    }
 
     #[test]
     fn numbers_and_ranges() {

@@ -170,7 +170,10 @@ mod tests {
                 .collect(),
             owner: owner.then(|| {
                 (
-                    7,
+                    crate::source::process::Identity {
+                        start_time: 7,
+                        exec: 0,
+                    },
                     crate::source::owners::fdscan::Details::Fresh(crate::model::Process {
                         pid: 1,
                         start_time: 7,

@@ -18,7 +18,7 @@ use crate::source::owners::plan::{Job, Part};
 use crate::source::owners::procroot::{
     FdDirSig, FdEntry, NumPath, ProcRoot, is_denied, parse_number, parse_socket_link,
 };
-use crate::source::process::{self, DetailError, ProcessCache};
+use crate::source::process::{self, DetailError, Identity, ProcessCache};
 
 /// `getdents64` buffer: ~2,700 fd entries per call.
 const DIR_BUF: usize = 64 * 1024;
@@ -53,7 +53,7 @@ pub enum ScanOutcome {
         fds: Vec<FdEntry>,
         /// Start time and details; read only when the process holds a socket. `None` when it
         /// holds none, or when its `stat` is malformed (then it is skipped, never mislabeled).
-        owner: Option<(u64, Details)>,
+        owner: Option<(Identity, Details)>,
         work: Work,
     },
     /// `fd` exists but may not be read (another user's process, not root).
@@ -123,6 +123,13 @@ impl Scanner {
         let Ok(st) = rustix::fs::fstat(&fd_dir) else {
             return ScanOutcome::Gone;
         };
+        // Who the process is before its fds are read. If it is someone else after (a forked
+        // child that closed an inherited listener and renamed itself, an exec), the fds and
+        // the name are of different moments: nothing is attributed to it from this read.
+        let before = match job.part {
+            Part::Probe(..) => None,
+            _ => process::read_identity(pid_dir.as_fd(), &mut self.text_buf).ok(),
+        };
         let sig = FdDirSig::of(&st);
         let mut fds = Vec::with_capacity(job.trusted.len() + 8);
         let mut work = Work::default();
@@ -169,6 +176,8 @@ impl Scanner {
         };
         let owner = if identify {
             match self.identify(pid_dir.as_fd(), job.pid, sig.uid, cache) {
+                // Read again, in full, as a new process next tick.
+                Ok((id, _)) if before.is_some_and(|b| b != id) => return ScanOutcome::Gone,
                 Ok(owner) => Some(owner),
                 Err(DetailError::Gone) => return ScanOutcome::Gone,
                 Err(DetailError::Denied | DetailError::Malformed) => None,
@@ -230,12 +239,13 @@ impl Scanner {
         pid: u32,
         fallback_uid: u32,
         cache: &ProcessCache,
-    ) -> Result<(u64, Details), DetailError> {
-        let (start_time, name) = process::read_stat(pid_dir, &mut self.text_buf)?;
-        // Same pid and start time, but a new `comm` means an exec or a rename: read again.
-        if let Some(p) = cache.get(pid, start_time).filter(|p| p.name == name) {
-            return Ok((start_time, Details::Cached(std::sync::Arc::clone(p))));
+    ) -> Result<(Identity, Details), DetailError> {
+        let (id, name) = process::read_stat(pid_dir, &mut self.text_buf)?;
+        // Same pid and start time, but an exec or a rename since: read again.
+        if let Some(p) = cache.get_same(pid, id).filter(|p| p.name == name) {
+            return Ok((id, Details::Cached(std::sync::Arc::clone(p))));
         }
+        let start_time = id.start_time;
         let p = process::read_details(
             pid_dir,
             pid,
@@ -244,6 +254,6 @@ impl Scanner {
             fallback_uid,
             &mut self.text_buf,
         )?;
-        Ok((start_time, Details::Fresh(p)))
+        Ok((id, Details::Fresh(p)))
     }
 }

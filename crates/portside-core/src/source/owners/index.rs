@@ -9,7 +9,7 @@ use crate::model::Process;
 use crate::source::owners::fdscan::{Details, ScanOutcome};
 use crate::source::owners::plan::Depth;
 use crate::source::owners::procroot::{FdDirSig, FdEntry};
-use crate::source::process::ProcessCache;
+use crate::source::process::{Identity, ProcessCache};
 
 /// Multiplicative hash for inode and pid keys: they are kernel-chosen integers, not attacker
 /// input, so the flooding resistance of the default `SipHash` buys nothing, while its cost is
@@ -88,6 +88,8 @@ pub struct Tracked {
     pub fds: Vec<FdEntry>,
     /// Set when the process holds a socket and was identified; its sockets are indexed.
     pub owner: Option<Arc<Process>>,
+    /// The identity `owner` was read under; checked every tick (`owners/identity.rs`).
+    pub identity: Identity,
     /// Last tick the process was listed under `/proc`.
     pub seen: u64,
     /// Last tick its fds were read, and how deeply.
@@ -173,20 +175,21 @@ impl OwnerIndex {
         cache: &mut ProcessCache,
     ) {
         self.unregister(pid);
-        let (sig, denied, fds, owner) = match outcome {
+        let (sig, denied, fds, owner, identity) = match outcome {
             ScanOutcome::Gone => {
                 self.pids.remove(&pid);
                 return;
             }
-            ScanOutcome::Denied(sig) => (sig, true, Vec::new(), None),
+            ScanOutcome::Denied(sig) => (sig, true, Vec::new(), None, Identity::default()),
             ScanOutcome::Scanned {
                 sig, fds, owner, ..
             } => {
-                let owner = owner.map(|(_, details)| match details {
+                let identity = owner.as_ref().map(|(id, _)| *id).unwrap_or_default();
+                let owner = owner.map(|(id, details)| match details {
                     Details::Cached(p) => p,
-                    Details::Fresh(p) => cache.insert(p),
+                    Details::Fresh(p) => cache.insert_with(p, id.exec),
                 });
-                (sig, false, fds, owner)
+                (sig, false, fds, owner, identity)
             }
         };
         self.pids.insert(
@@ -196,6 +199,7 @@ impl OwnerIndex {
                 denied,
                 fds,
                 owner,
+                identity,
                 seen: tick,
                 read: (tick, depth),
             },
@@ -240,7 +244,10 @@ mod tests {
                 .map(|&(fd, inode)| FdEntry { fd, inode })
                 .collect(),
             owner: Some((
-                start,
+                Identity {
+                    start_time: start,
+                    exec: 0,
+                },
                 Details::Fresh(Process {
                     pid,
                     start_time: start,
