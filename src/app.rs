@@ -11,13 +11,12 @@ use clap::error::ErrorKind;
 
 use portside_core::engine::{Engine, EngineConfig, KernelSource};
 
-use crate::analysis::group;
 use crate::analysis::printable::{message_line, quoted};
 use crate::cli::{self, Cli, Command, Config, ConfigCommand, Mode, UsageError, stdout_is_tty};
 use crate::config::{FileSettings, Settings, location};
-use crate::output::json::GroupReport;
-use crate::output::report::{self, TimeWaitJson};
-use crate::output::{self, Format, Options};
+use crate::output::tick::{Parts, Print};
+use crate::output::{self, Options};
+use crate::record;
 use crate::source::sampler::SamplerConfig;
 use crate::source::sysctl::KernelSettings;
 
@@ -111,8 +110,27 @@ fn prepare(cli: Cli) -> Result<Option<Config>, Prepared> {
         .transpose()
         .map_err(|e| Prepared::Usage(e.to_string()))?;
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    let settings = Settings::layer(file.as_ref(), &cli.flags()?, no_color)
+    let flags = match &command {
+        Some(Command::Record(args)) => args.flags()?,
+        Some(Command::Replay(args)) => args.flags(),
+        _ => cli.flags()?,
+    };
+    let settings = Settings::layer(file.as_ref(), &flags, no_color)
         .map_err(|e| Prepared::Usage(e.to_string()))?;
+    let recorded = match &command {
+        Some(Command::Record(args)) => Some(record::record_cmd::run(args, &settings)),
+        Some(Command::Replay(args)) => Some(record::replay_cmd::run(args, &settings)),
+        _ => None,
+    };
+    if let Some(result) = recorded {
+        if let Some(note) = &located.note {
+            eprintln!("{note}");
+        }
+        return result.map(|()| None).map_err(|e| match e {
+            record::CommandError::Usage(m) => Prepared::Usage(m),
+            record::CommandError::Failed(e) => Prepared::Failed(e),
+        });
+    }
     if let Some(Command::Config(ConfigCommand::Show)) = command {
         settings
             .load_theme()
@@ -251,11 +269,16 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
     );
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let opts = Options {
-        numeric: config.numeric,
-        group: config.group,
-        grouping: config.grouping,
-        reach: config.sampler.query.listening_only,
+    let print = Print {
+        format: config.format,
+        opts: Options {
+            numeric: config.numeric,
+            group: config.group,
+            grouping: config.grouping,
+            reach: config.sampler.query.listening_only,
+        },
+        filter: &config.filter,
+        count,
     };
     let mut noted = false;
     let mut selection_noted = false;
@@ -264,7 +287,6 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
         let tick = engine.tick()?;
         let scope = &tick.scope;
         let snapshot = &*scope.snapshot;
-        let fired = &scope.alerts;
         let kernel = tick
             .settings
             .unwrap_or_else(|| KernelSettings::read(&config.sampler.proc_root));
@@ -276,48 +298,14 @@ fn print(config: &Config, count: u64) -> anyhow::Result<()> {
             say(&format!("portside: {note}"));
             selection_noted = true;
         }
-        let groups = config
-            .group
-            .then(|| group::group(snapshot, &config.filter, config.grouping));
-        let first = n == 0;
-        match (config.format, &groups) {
-            (Format::Prometheus, _) => output::prometheus::write(&mut out, &tick)?,
-            (Format::Table, _) => {
-                if !first {
-                    writeln!(out)?;
-                }
-                if count > 1 {
-                    let time = humantime::format_rfc3339_millis(snapshot.taken_at);
-                    writeln!(out, "# {time}")?;
-                }
-                let mut text = String::new();
-                if let Some(groups) = &groups {
-                    output::group::write_table(&mut out, snapshot, groups, opts.numeric)?;
-                    text.push('\n');
-                    TimeWaitJson::new(&scope.insight, snapshot, &kernel).write_text(&mut text);
-                } else {
-                    output::table::write_sockets(&mut out, snapshot, &config.filter, opts)?;
-                }
-                report::write_alerts_text(fired, &mut text);
-                out.write_all(text.as_bytes())?;
-            }
-            (Format::Json, Some(groups)) => {
-                let extra = GroupReport {
-                    time_wait: TimeWaitJson::new(&scope.insight, snapshot, &kernel),
-                    listeners: report::listeners(&scope.insight, snapshot),
-                };
-                output::json::write_groups(&mut out, snapshot, groups, extra, opts, fired)?;
-            }
-            (Format::Json, None) => {
-                output::json::write_sockets(&mut out, snapshot, &config.filter, opts, fired)?;
-            }
-            (Format::Csv, Some(groups)) => {
-                output::csv::write_groups(&mut out, snapshot, groups, opts, first)?;
-            }
-            (Format::Csv, None) => {
-                output::csv::write_sockets(&mut out, snapshot, &config.filter, opts, first)?;
-            }
-        }
+        let parts = Parts {
+            tick: &tick,
+            snapshot,
+            insight: &scope.insight,
+            fired: &scope.alerts,
+            kernel: &kernel,
+        };
+        output::tick::write(&mut out, print, &parts, n)?;
         out.flush()?;
         drop(tick);
         if n + 1 < count

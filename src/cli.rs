@@ -132,8 +132,115 @@ pub enum Command {
     },
     /// Print the man page (roff): `portside man | man -l -`
     Man,
+    /// Record the sockets to FILE (an SQL database), headless, until stopped (Ctrl-C, SIGTERM) or
+    /// --duration ends
+    Record(RecordArgs),
+    /// Print the state recorded in FILE at a moment, as --once printed it then
+    Replay(ReplayArgs),
     /// Serve Prometheus metrics over HTTP (headless): `portside serve --listen 127.0.0.1:9632`
     Serve(crate::serve::ServeArgs),
+}
+
+/// `portside record FILE ...`
+#[derive(Debug, Clone, clap::Args)]
+pub struct RecordArgs {
+    /// The recording (created, or continued when it exists)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Time between samples: 500ms, 2s, 1m [default: the config file's, else 1s]
+    #[arg(long, value_parser = parse_interval, allow_hyphen_values = true)]
+    pub interval: Option<Duration>,
+
+    /// Stop after this long, e.g. 30s, 8h [default: until stopped]
+    #[arg(long, value_parser = crate::record::when::parse_retention)]
+    pub duration: Option<Duration>,
+
+    /// Drop the oldest ticks to keep the file's data under SIZE, e.g. 500M, 2G
+    #[arg(long, value_name = "SIZE", value_parser = crate::record::when::parse_size, default_value = "1G")]
+    pub max_size: u64,
+
+    /// Drop ticks older than this, e.g. 12h, 7d
+    #[arg(long, value_name = "AGE", value_parser = crate::record::when::parse_retention, default_value = "7d")]
+    pub retention: Duration,
+
+    /// Do not look up the processes that own sockets
+    #[arg(long)]
+    pub no_owners: bool,
+
+    /// Alert rule recorded when it fires (as --alert of the live view; repeatable)
+    #[arg(long, value_name = "EXPR")]
+    pub alert: Vec<String>,
+
+    /// Record only the sockets matching FILTER (host totals count every socket)
+    #[arg(value_name = "FILTER", value_parser = completions::filter_parser(), hide_possible_values = true)]
+    pub filter: Vec<String>,
+}
+
+/// `portside replay FILE --at TIME --once ...`
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// A recording made by `portside record`
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The moment: RFC 3339 (2026-11-30T03:12:00Z), local clock time (03:12), or back
+    /// from the end (-10m)
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub at: String,
+
+    /// Print the moment and exit (the only replay this build has)
+    #[arg(long)]
+    pub once: bool,
+
+    /// One row per protocol and local port, with counts per state
+    #[arg(long)]
+    pub group: bool,
+
+    /// Output format [default: table]
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+
+    /// Numeric ports: no service names
+    #[arg(short = 'n', long)]
+    pub numeric: bool,
+
+    /// Show only the sockets matching FILTER
+    #[arg(value_name = "FILTER", value_parser = completions::filter_parser(), hide_possible_values = true)]
+    pub filter: Vec<String>,
+}
+
+impl RecordArgs {
+    /// The settings these arguments give, to lay over the config file's.
+    pub fn flags(&self) -> Result<Flags, UsageError> {
+        Ok(Flags {
+            interval: self.interval,
+            no_owners: self.no_owners,
+            filter: (!self.filter.is_empty()).then(|| self.filter.join(" ")),
+            alerts: parse_alerts(&self.alert)?,
+            ..Flags::default()
+        })
+    }
+}
+
+impl ReplayArgs {
+    pub fn flags(&self) -> Flags {
+        Flags {
+            format: self.format,
+            numeric: self.numeric,
+            group: self.group,
+            filter: (!self.filter.is_empty()).then(|| self.filter.join(" ")),
+            ..Flags::default()
+        }
+    }
+}
+
+fn parse_alerts(exprs: &[String]) -> Result<Vec<Alert>, UsageError> {
+    exprs
+        .iter()
+        .map(|e| Alert::parse(e))
+        .collect::<Result<Vec<_>, AlertError>>()
+        .map_err(|e| UsageError(e.to_string()))
 }
 
 /// `portside config ...`
@@ -195,12 +302,7 @@ impl Cli {
 
     /// The settings the flags give, to lay over the config file's.
     pub fn flags(&self) -> Result<Flags, UsageError> {
-        let alerts = self
-            .alert
-            .iter()
-            .map(|e| Alert::parse(e))
-            .collect::<Result<Vec<_>, AlertError>>()
-            .map_err(|e| UsageError(e.to_string()))?;
+        let alerts = parse_alerts(&self.alert)?;
         // Neither flag of a pair means both, as in ss.
         let pair = |a: bool, b: bool| {
             (a || b).then_some(Pair {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod exporter;
 pub mod output;
+pub mod record;
 pub mod serve;
 pub mod toml_error;
 pub mod tui;

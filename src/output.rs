@@ -15,6 +15,7 @@ pub mod json;
 pub mod prometheus;
 pub mod report;
 pub mod table;
+pub mod tick;
 
 /// Printed output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
