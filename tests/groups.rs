@@ -418,21 +418,22 @@ fn the_live_view_shows_the_same_two_rows() {
     client.send("close");
     assert_eq!(client.line(), "closed");
     let half = (CONNECTIONS / 2).to_string();
+    let tw_to = format!("state time-wait ( dport = :{port} )");
+    // The client's TIME_WAIT count is compared with `ss` at the same moment: on a busy
+    // machine the kernel may end a few of the closed connections without a TIME_WAIT
+    // socket (seen once in CI: 926 of 1,000, in `ss` as on screen).
     let screen = term.wait_for("half closed by the client", Duration::from_secs(30), |s| {
+        let ss_tw = ns.ss_count(&tw_to);
         live_rows(s, port).is_some_and(|(h, i, o)| {
             h.contains("TIME_W")
+                && ss_tw > 0
                 && cell(&h, &i, "ESTAB") == half
                 && cell(&h, &o, "ESTAB") == half
-                && cell(&h, &o, "TIME_W") == half
+                && cell(&h, &o, "TIME_W") == ss_tw.to_string()
         })
     });
     let ss_est = ns.ss_count(&est_to);
-    let ss_tw = ns.ss_count(&format!("state time-wait ( dport = :{port} )"));
-    assert_eq!(
-        (ss_est, ss_tw),
-        (CONNECTIONS / 2, CONNECTIONS / 2),
-        "{screen}"
-    );
+    assert_eq!(ss_est, CONNECTIONS / 2, "{screen}");
     // The client's ephemeral ports have no rows: exactly the two rows of the port.
     let rows = screen
         .lines()
