@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 secs=${FUZZ_SECS:-600}
 fixtures=$repo/crates/portside-core/tests/fixtures
-all=(sockdiag_decode procnet_line proc_pid filter alerts services durations_ports live_view)
+all=(sockdiag_decode procnet_line proc_pid filter alerts services durations_ports)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -38,7 +38,6 @@ seed() {
     filter) i=0; for e in 'port:443 state:est' '!listen lport:8000-8100' 'addr:10.0.0.0/8 proc:nginx' 'user:0-999 pid:1,2 tcp v6' 'raddr:::1 tw,cw' 'dport:https'; do printf '%s' "$e" >"$dir/seed-$i"; i=$((i + 1)); done ;;
     alerts) i=0; for e in 'time_wait>5000' ':443 close_wait>100' 'accept_queue>80%' 'ephemeral>=70%'; do printf '%s' "$e" >"$dir/seed-$i"; i=$((i + 1)); done ;;
     durations_ports) i=0; for e in 500ms 2s 1m30s 0 1.5 80 8000-8100 http-alt 1-2-3; do printf '%s' "$e" >"$dir/seed-$i"; i=$((i + 1)); done ;;
-    live_view) head -c 4096 /dev/urandom >"$dir/seed-random" ;;
     esac
 }
 
