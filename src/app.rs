@@ -11,9 +11,10 @@ use clap::error::ErrorKind;
 
 use portside_core::engine::{Engine, EngineConfig, KernelSource};
 
-use crate::analysis::printable::{message_line, quoted};
+use crate::analysis::printable::quoted;
 use crate::cli::{self, Cli, Command, Config, ConfigCommand, Mode, UsageError, stdout_is_tty};
 use crate::config::{FileSettings, Settings, location};
+use crate::output::say;
 use crate::output::tick::{Parts, Print};
 use crate::output::{self, Options};
 use crate::record;
@@ -173,15 +174,6 @@ fn init(path: Option<&Path>, force: bool) -> Result<(), Prepared> {
         .map_err(|e| Prepared::Failed(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
     println!("wrote {}", path.display());
     Ok(())
-}
-
-/// Write one message line to stderr: control characters escaped, long quoted parts cut
-/// (a 100 KB argument is not echoed whole). A write error is ignored: stderr may be a
-/// terminal that went away, and `eprintln!` would panic there.
-fn say(line: &str) {
-    let mut line = message_line(line);
-    line.push('\n');
-    let _ = io::stderr().write_all(line.as_bytes());
 }
 
 /// The first argument that is not valid UTF-8, named by position and shown lossily.

@@ -126,3 +126,13 @@ pub fn coverage_note(snapshot: &Snapshot) -> Option<String> {
         snapshot.sockets.len()
     ))
 }
+
+/// Write one message line to stderr: control characters escaped, long quoted parts cut
+/// (a 100 KB argument is not echoed whole). A write error is ignored: stderr may be a
+/// terminal that went away, and `eprintln!` would panic there.
+pub fn say(line: &str) {
+    use std::io::Write as _;
+    let mut line = crate::analysis::printable::message_line(line);
+    line.push('\n');
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}

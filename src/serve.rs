@@ -25,11 +25,11 @@ pub fn main(args: &ServeArgs) -> ExitCode {
     let listener = match TcpListener::bind(args.listen) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!(
+            crate::output::say(&format!(
                 "portside: error: cannot listen on {}: {}",
                 args.listen,
                 bind_reason(&e)
-            );
+            ));
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -40,21 +40,21 @@ pub fn main(args: &ServeArgs) -> ExitCode {
     let mut ticker = match Ticker::new(config, args.limits()) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("portside: error: {e}");
+            crate::output::say(&format!("portside: error: {e}"));
             return ExitCode::FAILURE;
         }
     };
     // The first tick is taken before the first request is answered: no empty scrape.
     let (body, err) = ticker.tick();
     if let Some(err) = err {
-        eprintln!("portside: error: {err}");
+        crate::output::say(&format!("portside: error: {err}"));
         return ExitCode::FAILURE;
     }
     let published = Arc::new(Published::new(body));
     if !rustix_is_root() && !args.no_owners {
-        eprintln!(
+        crate::output::say(
             "portside: note: not root: sockets of other users' processes count as owner \
-             attribution=\"permission_denied\" (run as root or with CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH to see them)"
+             attribution=\"permission_denied\" (run as root or with CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH to see them)",
         );
     }
     let interval = args.interval;
@@ -63,18 +63,18 @@ pub fn main(args: &ServeArgs) -> ExitCode {
         .name("ticker".into())
         .spawn(move || ticker::run(ticker, interval, &p))
     {
-        eprintln!("portside: error: cannot start the ticker: {e}");
+        crate::output::say(&format!("portside: error: cannot start the ticker: {e}"));
         return ExitCode::FAILURE;
     }
     let local = listener.local_addr().unwrap_or(args.listen);
-    eprintln!(
+    crate::output::say(&format!(
         "portside: serving http://{local}/metrics, sampling every {}",
         humantime::format_duration(interval)
-    );
+    ));
     match http::serve(&listener, &published) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("portside: error: {e}");
+            crate::output::say(&format!("portside: error: {e}"));
             ExitCode::FAILURE
         }
     }

@@ -62,7 +62,7 @@ pub fn run(args: &RecordArgs, settings: &Settings) -> Result<(), CommandError> {
         let started = Instant::now();
         let tick = engine.tick().map_err(|e| CommandError::Failed(e.into()))?;
         if !noted && let Some(note) = crate::output::coverage_note(&tick.snapshot) {
-            eprintln!("{note}");
+            crate::output::say(&note);
             noted = true;
         }
         recorder.append(&tick)?;
@@ -78,10 +78,10 @@ pub fn run(args: &RecordArgs, settings: &Settings) -> Result<(), CommandError> {
             break;
         }
     }
-    eprintln!(
+    crate::output::say(&format!(
         "portside: recorded {ticks} tick{} to {}",
         if ticks == 1 { "" } else { "s" },
         recorder.path().display()
-    );
+    ));
     Ok(())
 }

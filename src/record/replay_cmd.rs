@@ -95,7 +95,7 @@ pub fn run(args: &ReplayArgs, settings: &Settings) -> Result<(), CommandError> {
     );
     let scope = &derived.scope;
     if let Some(note) = output::coverage_note(&scope.snapshot) {
-        eprintln!("{note}");
+        crate::output::say(&note);
     }
     let print = Print {
         format: settings.format.value,

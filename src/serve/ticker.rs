@@ -94,7 +94,9 @@ pub fn run(mut ticker: Ticker, interval: Duration, published: &Published) {
         if let Some(err) = err
             && !logged_error
         {
-            eprintln!("portside: warning: sampling failed (serving the last values): {err}");
+            crate::output::say(&format!(
+                "portside: warning: sampling failed (serving the last values): {err}"
+            ));
             logged_error = true;
         }
         if let Some(rest) = interval.checked_sub(started.elapsed()) {
